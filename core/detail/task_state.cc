@@ -1,0 +1,131 @@
+#include "core/detail/task_state.h"
+
+#include "core/event_loop.h"
+
+namespace taskwire::detail {
+namespace {
+
+thread_local TaskStateBase* t_current_task = nullptr;
+
+bool is_cancellation(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+TaskStateBase* current_task() noexcept { return t_current_task; }
+
+TaskStateBase& require_current_task() {
+  if (t_current_task == nullptr) {
+    throw InvalidStateError(
+        "awaited outside a task: run coroutines with EventLoop::run or create_task");
+  }
+  return *t_current_task;
+}
+
+TaskStateBase::TaskStateBase() noexcept : loop_(nullptr) {}
+
+const std::string& TaskStateBase::name() const noexcept {
+  static const std::string kUnnamed;
+  return name_ ? *name_ : kUnnamed;
+}
+
+bool TaskStateBase::cancel() {
+  if (done()) return false;
+  if (suspension_ != nullptr) {
+    suspension_->cancel();
+  } else {
+    must_cancel_ = true;
+  }
+  return true;
+}
+
+std::exception_ptr TaskStateBase::exception() {
+  switch (status_) {
+    case TaskStatus::kPending:
+      throw InvalidStateError("task '" + name() + "' has not finished");
+    case TaskStatus::kCancelled:
+      throw CancelledError();
+    default:
+      exception_retrieved_ = true;
+      return exception_;
+  }
+}
+
+void TaskStateBase::rethrow_if_unsuccessful() {
+  if (status_ == TaskStatus::kSucceeded) return;
+  if (std::exception_ptr e = exception()) std::rethrow_exception(e);
+}
+
+void TaskStateBase::suspend(std::coroutine_handle<> resume_point, Suspension* suspension) {
+  resume_point_ = resume_point;
+  suspension_ = suspension;
+  if (must_cancel_) {
+    must_cancel_ = false;
+    suspension->cancel();
+  }
+}
+
+void TaskStateBase::wake() {
+  suspension_ = nullptr;
+  loop_->schedule(this);
+}
+
+void TaskStateBase::run() {
+  TaskStateBase* previous = std::exchange(t_current_task, this);
+  if (!started_) {
+    started_ = true;
+    if (std::exchange(must_cancel_, false)) {  // Cancelled before its first step: never runs.
+      status_ = TaskStatus::kCancelled;
+      t_current_task = previous;
+      finish();
+      return;
+    }
+  }
+  resume_point_.resume();
+  t_current_task = previous;
+}
+
+void TaskStateBase::fail(std::exception_ptr e) noexcept {
+  if (is_cancellation(e)) {
+    status_ = TaskStatus::kCancelled;
+  } else {
+    status_ = TaskStatus::kFailed;
+    exception_ = std::move(e);
+  }
+}
+
+void TaskStateBase::finish() noexcept {
+  if (status_ == TaskStatus::kPending) {
+    // asyncio: a task asked to cancel that returns before seeing it is
+    // still cancelled.
+    status_ = std::exchange(must_cancel_, false) ? TaskStatus::kCancelled : TaskStatus::kSucceeded;
+  }
+  loop_->on_task_finished();
+  add_ref();  // Waiters may drop the last handle.
+  while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_done(*this);
+  release();
+  release();  // The loop's reference.
+}
+
+void TaskStateBase::abandon() noexcept {
+  if (done()) return;
+  status_ = TaskStatus::kCancelled;
+  loop_->on_task_finished();
+  while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_abandoned();
+  release();
+}
+
+void TaskStateBase::release() noexcept {
+  if (--refs_ != 0) return;
+  if (has_unretrieved_failure()) loop_->report_unretrieved_failure(*this);
+  destroy_frame();
+}
+
+}  // namespace taskwire::detail
