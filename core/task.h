@@ -16,7 +16,9 @@ class Task;
 namespace detail {
 
 // Symmetric transfer back to whoever awaited the task, so that a chain of
-// nested co_awaits runs in constant stack space.
+// nested co_awaits runs in constant stack space. GCC emits the transfer as a
+// sibling call: build with optimization or -foptimize-sibling-calls (the
+// project's .bazelrc does).
 struct FinalAwaiter {
   bool await_ready() const noexcept { return false; }
   template <typename Promise>

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that taskwire needs to build, test and run.
+# Idempotent: when everything is already installed it only asks dpkg and
+# exits (well under a second); otherwise it runs apt-get update and installs
+# just the missing packages. Run as root, or as a user with sudo.
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap        # /usr/bin/bazel 4.2.3 (WORKSPACE mode, offline)
+  g++                    # g++ 12, C++20 coroutines
+  pkg-config
+  libgrpc++-dev          # gRPC 1.51, reflection and health service
+  protobuf-compiler-grpc # grpc_cpp_plugin
+  libprotobuf-dev
+  protobuf-compiler      # protoc
+  libspdlog-dev
+  libfmt-dev
+  libgtest-dev
+  libgmock-dev
+  libbenchmark-dev
+  libcli11-dev
+  libsqlite3-dev
+  python3
+  python3-grpcio
+  python3-protobuf
+  ca-certificates
+  git
+)
+
+# One dpkg-query call for all packages keeps the common case fast. Packages
+# dpkg has never heard of print nothing (and an error we discard).
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null \
+  | awk '$NF == "installed" { sub(/:.*/, "", $1); print $1 }' || true)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! grep -qxF -- "$pkg" <<<"$installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run this script as root (or install sudo)." >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
