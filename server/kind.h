@@ -1,0 +1,67 @@
+#pragma once
+
+#include <google/protobuf/struct.pb.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/task.h"
+
+namespace taskwire::server {
+
+using google::protobuf::Value;
+
+// What a running task knows about itself.
+struct TaskContext {
+  std::string id;
+  std::uint32_t attempt = 1;
+};
+
+// Thrown by a kind to fail its task with a type and details of its own
+// choosing (any other exception fails it with type "InternalError").
+class TaskFailure : public std::runtime_error {
+ public:
+  TaskFailure(std::string type, const std::string& message, Value details = {})
+      : std::runtime_error(message), type_(std::move(type)), details_(std::move(details)) {}
+  const std::string& type() const noexcept { return type_; }
+  const Value& details() const noexcept { return details_; }
+
+ private:
+  std::string type_;
+  Value details_;
+};
+
+// A kind of task: the one interface through which the server learns what
+// it can run. Built-in kinds run on the server's loop; a kind could as well
+// hand the work to a worker elsewhere and await its answer.
+class Kind {
+ public:
+  virtual ~Kind() = default;
+  virtual std::string_view name() const = 0;
+  // Checks the arguments before the task is accepted. On error, says which
+  // field (as "args.<field>") breaks which rule.
+  virtual std::optional<std::string> validate(const Value& args) const = 0;
+  // Runs the task on the server's loop. Cancellation arrives as
+  // CancelledError at a suspension point.
+  virtual Task<Value> run(Value args, TaskContext context) = 0;
+};
+
+class KindRegistry {
+ public:
+  // Registers a kind; replaces any kind of the same name.
+  void add(std::unique_ptr<Kind> kind);
+  Kind* find(std::string_view name) const;
+  // The names, sorted and comma-separated, for error messages.
+  std::string names() const;
+
+ private:
+  std::map<std::string, std::unique_ptr<Kind>, std::less<>> kinds_;
+};
+
+}  // namespace taskwire::server

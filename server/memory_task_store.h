@@ -1,0 +1,39 @@
+#pragma once
+
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "server/task_store.h"
+
+namespace taskwire::server {
+
+// Keeps everything in memory: fast, and gone when the process ends.
+class MemoryTaskStore final : public TaskStore {
+ public:
+  // Remembers this many evicted ids, to tell "evicted" from "unknown".
+  explicit MemoryTaskStore(std::size_t evicted_ids_remembered = 1'000'000)
+      : tombstone_limit_(evicted_ids_remembered) {}
+
+  std::string describe() const override { return "in-memory (tasks do not survive a restart)"; }
+  TaskRecord* find(const TaskId& id) override;
+  TaskRecord* find_by_idempotency_key(std::string_view key) override;
+  TaskRecord& insert(std::unique_ptr<TaskRecord> record) override;
+  Task<void> commit(std::vector<const TaskRecord*>) override { co_return; }
+  void evict(const TaskId& id) override;
+  bool evicted(const TaskId& id) const override { return tombstones_.contains(id); }
+  void scan(std::optional<TaskId> after,
+            const std::function<bool(const TaskRecord&)>& visit) const override;
+  std::size_t size() const override { return records_.size(); }
+
+ private:
+  std::map<TaskId, std::unique_ptr<TaskRecord>> records_;
+  std::unordered_map<std::string, TaskId> by_idempotency_key_;
+  std::unordered_set<TaskId, TaskIdHash> tombstones_;
+  std::deque<TaskId> tombstone_order_;
+  std::size_t tombstone_limit_;
+};
+
+}  // namespace taskwire::server

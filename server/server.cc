@@ -1,0 +1,108 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "core/event.h"
+#include "server/builtin_kinds.h"
+#include "server/memory_task_store.h"
+#include "server/task_manager.h"
+#include "server/task_service.h"
+
+namespace taskwire::server {
+namespace {
+
+constexpr int kMaxMessageBytes = 64 * 1024 * 1024;  // CreateTasks of 100,000 tasks fits.
+
+}  // namespace
+
+// What the loop's main coroutine needs to shut the server down.
+class Drain {
+ public:
+  Event stop_requested;
+  grpc::Server* server = nullptr;
+  TaskManager* manager = nullptr;
+};
+
+void Server::run(const std::function<void(int port)>& on_listening) {
+  std::uint64_t seed = options_.seed != 0 ? options_.seed : std::random_device{}();
+  EventLoop loop;
+  // A task's failure is part of its record; the loop need not log it again.
+  loop.set_exception_handler([](const std::string& message, std::exception_ptr error) {
+    spdlog::debug("{}: {}", message, describe(error));
+  });
+  KindRegistry kinds;
+  add_builtin_kinds(kinds, seed);
+  MemoryTaskStore store;
+  TaskManager manager(loop, kinds, store, options_.limits, seed);
+  TaskService service(loop, manager);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) throw std::runtime_error("cannot listen on " + options_.listen);
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+
+  Drain drain;
+  drain.server = server.get();
+  drain.manager = &manager;
+  {
+    std::lock_guard lock(mutex_);
+    loop_ = &loop;
+    wake_ = [&drain] { drain.stop_requested.set(); };
+    if (stop_requested_) loop.post(wake_);
+  }
+  spdlog::info("taskwired listening on {} (port {}); store: {}; kinds: {}", options_.listen, port,
+               store.describe(), kinds.names());
+  if (on_listening) on_listening(port);
+
+  loop.run(serve(drain));
+  {
+    std::lock_guard lock(mutex_);
+    loop_ = nullptr;
+  }
+  server->Wait();
+  spdlog::info("taskwired stopped");
+}
+
+Task<void> Server::serve(Drain& drain) {
+  co_await drain.stop_requested.wait();
+  spdlog::info("stopping: refusing new tasks, draining calls in flight for up to {:.3g} s",
+               to_seconds(options_.drain_grace));
+  drain.server->GetHealthCheckService()->SetServingStatus(false);
+  drain.manager->stop_accepting();
+  // grpc::Server::Shutdown blocks until the calls in flight finish, and
+  // they finish on this loop: wait for it on another thread.
+  Event drained;
+  EventLoop& loop = *EventLoop::current();
+  auto deadline = std::chrono::system_clock::now() + options_.drain_grace;
+  std::thread shutdown([&] {
+    drain.server->Shutdown(deadline);
+    loop.post([&] { drained.set(); });
+  });
+  co_await drained.wait();
+  shutdown.join();
+  spdlog::info("drained; {} unfinished task(s) cancelled", drain.manager->unfinished_count());
+}
+
+void Server::stop() {
+  std::lock_guard lock(mutex_);
+  if (stop_requested_) return;
+  stop_requested_ = true;
+  if (loop_ != nullptr) loop_->post(wake_);
+}
+
+}  // namespace taskwire::server

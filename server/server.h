@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "core/event_loop.h"
+#include "server/limits.h"
+
+namespace taskwire::server {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free one.
+  std::string listen = "127.0.0.1:50051";
+  Limits limits;
+  // On stop(): how long calls in flight may take to finish before they are
+  // cancelled.
+  Duration drain_grace = std::chrono::seconds(10);
+  std::uint64_t seed = 0;  // 0: from the system's entropy.
+};
+
+// taskwired in one object: the loop, the task manager, the gRPC server with
+// the task, health and reflection services. run() serves on the calling
+// thread (the loop thread) until stop() is called from any thread, then
+// drains: health turns NOT_SERVING, new tasks are refused, calls in flight
+// get the drain grace to finish, the rest are cancelled, and run() returns.
+class Server {
+ public:
+  explicit Server(ServerOptions options) : options_(std::move(options)) {}
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves until stopped. Calls `on_listening` with the bound port once the
+  // server accepts calls. Throws std::runtime_error if it cannot listen.
+  void run(const std::function<void(int port)>& on_listening = {});
+  // Thread-safe and idempotent: begins the graceful shutdown.
+  void stop();
+
+ private:
+  Task<void> serve(class Drain& drain);
+
+  ServerOptions options_;
+  std::mutex mutex_;
+  EventLoop* loop_ = nullptr;  // While run() runs; guarded by mutex_.
+  bool stop_requested_ = false;
+  std::function<void()> wake_;  // Sets the stop event on the loop.
+};
+
+}  // namespace taskwire::server

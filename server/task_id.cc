@@ -1,0 +1,70 @@
+#include "server/task_id.h"
+
+namespace taskwire::server {
+namespace {
+
+constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+int decode(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  switch (c) {
+    case 'I':
+    case 'L':
+      return 1;
+    case 'O':
+      return 0;
+    case 'U':
+      return -1;
+    default:
+      break;
+  }
+  for (int i = 10; i < 32; ++i) {
+    if (kAlphabet[i] == c) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string TaskId::to_string() const {
+  // 26 digits of 5 bits = 130 bits: the first digit carries the top 3.
+  std::string text(26, '0');
+  std::uint64_t hi = high, lo = low;
+  for (int i = 25; i >= 0; --i) {
+    text[i] = kAlphabet[lo & 31];
+    lo = (lo >> 5) | (hi << 59);
+    hi >>= 5;
+  }
+  return text;
+}
+
+std::optional<TaskId> TaskId::parse(std::string_view text) {
+  if (text.size() != 26) return std::nullopt;
+  TaskId id;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    int digit = decode(text[i]);
+    if (digit < 0) return std::nullopt;
+    if (i == 0 && digit > 7) return std::nullopt;  // Would overflow 128 bits.
+    id.high = (id.high << 5) | (id.low >> 59);
+    id.low = (id.low << 5) | static_cast<std::uint64_t>(digit);
+  }
+  return id;
+}
+
+TaskId TaskIdGenerator::next(std::int64_t unix_millis) {
+  auto millis = static_cast<std::uint64_t>(unix_millis < 0 ? 0 : unix_millis) & 0xFFFF'FFFF'FFFFull;
+  TaskId id;
+  if (millis <= last_.unix_millis() && (last_.high != 0 || last_.low != 0)) {
+    // Same (or an earlier) millisecond: count up from the last id.
+    id = last_;
+    if (++id.low == 0) ++id.high;
+  } else {
+    id.high = (millis << 16) | (random_() & 0xFFFF);
+    id.low = random_();
+  }
+  last_ = id;
+  return id;
+}
+
+}  // namespace taskwire::server

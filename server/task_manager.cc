@@ -1,0 +1,694 @@
+#include "server/task_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/as_completed.h"
+#include "core/queue.h"
+#include "core/wait.h"
+#include "server/request_validation.h"
+
+namespace taskwire::server {
+namespace {
+
+using grpc::StatusCode;
+
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+// How a runner tells the loop's combinators that its task failed; the
+// record says how.
+class TaskFailedMarker : public std::exception {
+ public:
+  const char* what() const noexcept override { return "task failed"; }
+};
+
+std::string seconds_text(std::int64_t nanos) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%gs", static_cast<double>(nanos) / 1e9);
+  return text;
+}
+
+v1::TaskError make_error(std::string type, std::string message) {
+  v1::TaskError error;
+  error.set_type(std::move(type));
+  error.set_message(std::move(message));
+  return error;
+}
+
+bool is_final(v1::TaskState state) {
+  return state == v1::TASK_STATE_SUCCEEDED || state == v1::TASK_STATE_FAILED ||
+         state == v1::TASK_STATE_CANCELLED;
+}
+
+grpc::Status check_states(const google::protobuf::RepeatedField<int>& states, std::uint32_t* mask) {
+  *mask = 0;
+  for (int i = 0; i < states.size(); ++i) {
+    int state = states[i];
+    if (state <= v1::TASK_STATE_UNSPECIFIED || state > v1::TASK_STATE_CANCELLED) {
+      return invalid("states[" + std::to_string(i) + "]", "unknown state " + std::to_string(state));
+    }
+    *mask |= 1u << state;
+  }
+  return grpc::Status::OK;
+}
+
+bool labels_match(const TaskRecord& record,
+                  const google::protobuf::Map<std::string, std::string>& wanted) {
+  if (wanted.empty()) return true;
+  if (!record.extras) return false;
+  for (const auto& [key, value] : wanted) {
+    auto it = record.extras->labels.find(key);
+    if (it == record.extras->labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+std::vector<TaskHandle<void>> runners_of(const std::vector<TaskRecord*>& records) {
+  std::vector<TaskHandle<void>> runners;
+  for (TaskRecord* record : records) {
+    if (!record->finished()) runners.push_back(record->runner);
+  }
+  return runners;
+}
+
+// The records once each, in order of first appearance.
+std::vector<TaskRecord*> unique(const std::vector<TaskRecord*>& records) {
+  std::vector<TaskRecord*> out;
+  std::unordered_set<TaskRecord*> seen;
+  for (TaskRecord* record : records) {
+    if (seen.insert(record).second) out.push_back(record);
+  }
+  return out;
+}
+
+// GCC 12 cannot keep an initializer list alive across a co_await, so
+// one-element vectors are built by a function call.
+std::vector<const TaskRecord*> just(const TaskRecord& record) {
+  return std::vector<const TaskRecord*>(1, &record);
+}
+std::vector<TaskHandle<void>> just(const TaskHandle<void>& runner) {
+  return std::vector<TaskHandle<void>>(1, runner);
+}
+
+std::vector<TaskId> ids_of(const std::vector<TaskRecord*>& records) {
+  std::vector<TaskId> ids;
+  ids.reserve(records.size());
+  for (TaskRecord* record : records) ids.push_back(record->id);
+  return ids;
+}
+
+}  // namespace
+
+// A WatchTasks stream's filter and backlog of events.
+class TaskManager::Watcher {
+ public:
+  std::unordered_set<TaskId, TaskIdHash> ids;
+  std::uint32_t states = 0;  // Bit per state; 0 for all.
+  std::string kind;
+  google::protobuf::Map<std::string, std::string> labels;
+  // nullopt wakes the stream to look at `closed` and `overflowed`.
+  Queue<std::optional<v1::TaskEvent>> events;
+  bool closed = false;
+  bool overflowed = false;
+
+  bool matches(const TaskRecord& record) const {
+    if (!ids.empty() && !ids.contains(record.id)) return false;
+    if (states != 0 && (states & (1u << record.state)) == 0) return false;
+    if (!kind.empty() && kind != record.kind) return false;
+    return labels_match(record, labels);
+  }
+};
+
+TaskManager::TaskManager(EventLoop& loop, const KindRegistry& kinds, TaskStore& store,
+                         Limits limits, std::uint64_t seed)
+    : loop_(loop), kinds_(kinds), store_(store), limits_(limits), ids_(seed) {
+  auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  wall_offset_nanos_ = wall.count() - loop_.now().time_since_epoch().count();
+}
+
+TaskManager::~TaskManager() { sweep_.cancel(); }
+
+std::int64_t TaskManager::wall_now_nanos() const {
+  return wall_offset_nanos_ + loop_.now().time_since_epoch().count();
+}
+
+grpc::Status TaskManager::lookup(const std::string& text, const std::string& field,
+                                 TaskRecord** out) {
+  TaskId id;
+  if (auto status = parse_task_id(text, field, &id); !status.ok()) return status;
+  *out = store_.find(id);
+  if (*out != nullptr) return Status::OK;
+  if (store_.evicted(id)) {
+    return Status(
+        StatusCode::NOT_FOUND,
+        field + ": task '" + text + "' finished and was evicted after its retention period");
+  }
+  return Status(StatusCode::NOT_FOUND, field + ": no task '" + text + "'");
+}
+
+grpc::Status TaskManager::lookup_all(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                                     std::vector<TaskRecord*>* out) {
+  if (auto status = check_id_count(ids.size(), "ids", limits_); !status.ok()) return status;
+  out->clear();
+  out->reserve(ids.size());
+  for (int i = 0; i < ids.size(); ++i) {
+    TaskRecord* record;
+    if (auto status = lookup(ids[i], "ids[" + std::to_string(i) + "]", &record); !status.ok())
+      return status;
+    out->push_back(record);
+  }
+  return Status::OK;
+}
+
+void TaskManager::fill(const std::vector<TaskId>& ids,
+                       google::protobuf::RepeatedPtrField<v1::Task>* out) {
+  out->Reserve(static_cast<int>(ids.size()));
+  for (const TaskId& id : ids) {
+    v1::Task* task = out->Add();
+    if (TaskRecord* record = store_.find(id)) {
+      record->to_proto(task);
+    } else {
+      task->set_id(id.to_string());  // Evicted while the call waited.
+    }
+  }
+}
+
+TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request) {
+  auto record = std::make_unique<TaskRecord>();
+  std::int64_t now = wall_now_nanos();
+  record->id = ids_.next(now / 1'000'000);
+  record->kind = request.kind();
+  if (request.has_args()) request.args().SerializeToString(&record->args);
+  record->create_unix_nanos = now;
+  if (request.has_timeout()) {
+    record->timeout_nanos = request.timeout().seconds() * 1'000'000'000 + request.timeout().nanos();
+  }
+  if (!request.name().empty() || !request.labels().empty() || !request.idempotency_key().empty()) {
+    record->extras = std::make_unique<TaskExtras>();
+    record->extras->name = request.name();
+    record->extras->labels.insert(request.labels().begin(), request.labels().end());
+    record->extras->idempotency_key = request.idempotency_key();
+  }
+  TaskRecord& added = store_.insert(std::move(record));
+  if (added.timeout_nanos != 0) {
+    added.deadline =
+        loop_.call_later(Duration(added.timeout_nanos), [this, id = added.id] { on_deadline(id); });
+  }
+  ++unfinished_;
+  notify(added, v1::TASK_STATE_UNSPECIFIED);
+  return added;
+}
+
+void TaskManager::start(TaskRecord& record) { record.runner = loop_.create_task(run(record)); }
+
+Task<void> TaskManager::run(TaskRecord& record) {
+  std::exception_ptr error;
+  Value result;
+  if (record.cancel_requested) {
+    error = std::make_exception_ptr(CancelledError());
+  } else {
+    Value args;
+    if (!record.args.empty()) args.ParseFromString(record.args);
+    record.state = v1::TASK_STATE_RUNNING;
+    record.attempt = 1;
+    record.start_unix_nanos = wall_now_nanos();
+    notify(record, v1::TASK_STATE_PENDING);
+    co_await store_.commit(just(record));
+    // Named, not a braced temporary: GCC 12 destroys a temporary class
+    // argument of a coroutine call inside co_await twice.
+    TaskContext context{record.id.to_string(), record.attempt};
+    try {
+      Kind* kind = kinds_.find(record.kind);
+      result = co_await kind->run(std::move(args), context);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  finish(record, std::move(error), std::move(result));
+  const v1::TaskState state = record.state;
+  record.runner = {};
+  // The record may be evicted once this suspends: touch it no more.
+  co_await store_.commit(just(record));
+  if (state == v1::TASK_STATE_CANCELLED) throw CancelledError();
+  if (state == v1::TASK_STATE_FAILED) throw TaskFailedMarker();
+}
+
+void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value result) {
+  v1::TaskState previous = record.state;
+  if (!error) {
+    record.state = v1::TASK_STATE_SUCCEEDED;
+    result.SerializeToString(&record.result);
+  } else {
+    try {
+      std::rethrow_exception(error);
+    } catch (const CancelledError&) {
+      if (record.timed_out) {
+        record.state = v1::TASK_STATE_FAILED;
+        record.error = std::make_unique<v1::TaskError>(make_error(
+            "TimeoutError", "task exceeded its timeout of " + seconds_text(record.timeout_nanos)));
+      } else {
+        record.state = v1::TASK_STATE_CANCELLED;
+        record.error =
+            std::make_unique<v1::TaskError>(make_error("CancelledError", "task was cancelled"));
+      }
+    } catch (const TaskFailure& failure) {
+      record.state = v1::TASK_STATE_FAILED;
+      record.error = std::make_unique<v1::TaskError>(make_error(failure.type(), failure.what()));
+      if (failure.details().kind_case() != Value::KIND_NOT_SET)
+        *record.error->mutable_details() = failure.details();
+    } catch (const std::exception& e) {
+      record.state = v1::TASK_STATE_FAILED;
+      record.error = std::make_unique<v1::TaskError>(make_error("InternalError", e.what()));
+    } catch (...) {
+      record.state = v1::TASK_STATE_FAILED;
+      record.error =
+          std::make_unique<v1::TaskError>(make_error("InternalError", "unknown exception"));
+    }
+  }
+  record.finish_unix_nanos = wall_now_nanos();
+  record.deadline.cancel();
+  record.deadline = {};
+  --unfinished_;
+  finished_.emplace_back(loop_.now(), record.id);
+  schedule_sweep();
+  notify(record, previous);
+}
+
+void TaskManager::request_cancel(TaskRecord& record) {
+  if (record.finished() || record.cancel_requested) return;
+  record.cancel_requested = true;
+  // A pending task sees the request when its runner starts, and never runs.
+  if (record.state == v1::TASK_STATE_RUNNING) record.runner.cancel();
+}
+
+void TaskManager::on_deadline(const TaskId& id) {
+  TaskRecord* record = store_.find(id);
+  if (record == nullptr || record->finished()) return;
+  record->timed_out = true;
+  request_cancel(*record);
+}
+
+void TaskManager::schedule_sweep() {
+  if (finished_.size() > limits_.max_retained_tasks) {
+    // Over the count: evict at once, but not from inside a runner.
+    if (!sweep_armed_ || loop_.now() < finished_.front().first + limits_.retention) {
+      sweep_.cancel();
+      sweep_ = loop_.call_soon([this] { sweep(); });
+      sweep_armed_ = true;
+    }
+    return;
+  }
+  if (sweep_armed_ || finished_.empty()) return;
+  sweep_ = loop_.call_at(finished_.front().first + limits_.retention, [this] { sweep(); });
+  sweep_armed_ = true;
+}
+
+void TaskManager::sweep() {
+  sweep_armed_ = false;
+  const TimePoint now = loop_.now();
+  while (!finished_.empty() && (finished_.size() > limits_.max_retained_tasks ||
+                                finished_.front().first + limits_.retention <= now)) {
+    store_.evict(finished_.front().second);
+    finished_.pop_front();
+  }
+  schedule_sweep();
+}
+
+void TaskManager::notify(const TaskRecord& record, v1::TaskState previous) {
+  if (watchers_.empty()) return;
+  std::optional<v1::TaskEvent> event;
+  for (Watcher* watcher : watchers_) {
+    if (watcher->closed || watcher->overflowed || !watcher->matches(record)) continue;
+    if (watcher->events.size() >= limits_.watch_backlog) {
+      watcher->overflowed = true;
+      watcher->events.put_nowait(std::nullopt);
+      continue;
+    }
+    if (!event) {
+      event.emplace();
+      record.to_proto(event->mutable_task());
+      event->set_previous_state(previous);
+    }
+    watcher->events.put_nowait(*event);
+  }
+}
+
+Task<grpc::Status> TaskManager::create_task(const v1::CreateTaskRequest& request,
+                                            v1::Task* response) {
+  if (!accepting_)
+    co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
+  if (auto status = validate_create(request, kinds_, limits_); !status.ok()) co_return status;
+  if (!request.idempotency_key().empty()) {
+    if (TaskRecord* existing = store_.find_by_idempotency_key(request.idempotency_key())) {
+      existing->to_proto(response);
+      co_return Status::OK;
+    }
+  }
+  if (unfinished_ >= limits_.max_pending_tasks) {
+    co_return Status(StatusCode::RESOURCE_EXHAUSTED,
+                     "tasks: the server already holds " + std::to_string(unfinished_) +
+                         " unfinished tasks, its limit (--max-pending-tasks)");
+  }
+  TaskRecord& record = add_record(request);
+  TaskId id = record.id;
+  co_await store_.commit(just(record));
+  TaskRecord* committed = store_.find(id);
+  start(*committed);
+  committed->to_proto(response);
+  co_return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& request,
+                                             v1::CreateTasksResponse* response) {
+  if (!accepting_)
+    co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
+  if (auto status = check_id_count(request.tasks_size(), "tasks", limits_); !status.ok())
+    co_return status;
+  // Everything is checked before anything is created: all or nothing.
+  std::unordered_set<std::string> new_keys;
+  std::size_t to_create = 0;
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    const auto& one = request.tasks(i);
+    std::string prefix = "tasks[" + std::to_string(i) + "].";
+    if (auto status = validate_create(one, kinds_, limits_, prefix); !status.ok()) co_return status;
+    const std::string& key = one.idempotency_key();
+    if (key.empty() ||
+        (store_.find_by_idempotency_key(key) == nullptr && new_keys.insert(key).second))
+      ++to_create;
+  }
+  if (unfinished_ + to_create > limits_.max_pending_tasks) {
+    co_return Status(StatusCode::RESOURCE_EXHAUSTED, "tasks: " + std::to_string(to_create) +
+                                                         " more would pass the server's limit of " +
+                                                         std::to_string(limits_.max_pending_tasks) +
+                                                         " unfinished tasks (--max-pending-tasks)");
+  }
+  std::vector<TaskId> ids;
+  std::vector<const TaskRecord*> created;
+  ids.reserve(request.tasks_size());
+  created.reserve(to_create);
+  for (const auto& one : request.tasks()) {
+    TaskRecord* existing = one.idempotency_key().empty()
+                               ? nullptr
+                               : store_.find_by_idempotency_key(one.idempotency_key());
+    if (existing != nullptr) {
+      ids.push_back(existing->id);
+      continue;
+    }
+    TaskRecord& record = add_record(one);
+    ids.push_back(record.id);
+    created.push_back(&record);
+  }
+  std::vector<TaskId> created_ids;
+  for (const TaskRecord* record : created) created_ids.push_back(record->id);
+  co_await store_.commit(std::move(created));
+  for (const TaskId& id : created_ids) start(*store_.find(id));
+  fill(ids, response->mutable_tasks());
+  co_return Status::OK;
+}
+
+grpc::Status TaskManager::get_task(const v1::GetTaskRequest& request, v1::Task* response) {
+  TaskRecord* record;
+  if (auto status = lookup(request.id(), "id", &record); !status.ok()) return status;
+  record->to_proto(response);
+  return Status::OK;
+}
+
+grpc::Status TaskManager::list_tasks(const v1::ListTasksRequest& request,
+                                     v1::ListTasksResponse* response) {
+  std::uint32_t states;
+  if (auto status = check_states(request.states(), &states); !status.ok()) return status;
+  if (request.page_size() < 0) return invalid("page_size", "must not be negative");
+  int page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  std::optional<TaskId> after;
+  if (!request.page_token().empty()) {
+    after = TaskId::parse(request.page_token());
+    if (!after) return invalid("page_token", "not a token from a previous ListTasks response");
+  }
+  std::vector<const TaskRecord*> page;
+  store_.scan(after, [&](const TaskRecord& record) {
+    if (states != 0 && (states & (1u << record.state)) == 0) return true;
+    if (!request.kind().empty() && record.kind != request.kind()) return true;
+    if (!labels_match(record, request.labels())) return true;
+    page.push_back(&record);
+    return static_cast<int>(page.size()) <= page_size;
+  });
+  if (static_cast<int>(page.size()) > page_size) {
+    page.pop_back();
+    response->set_next_page_token(page.back()->id.to_string());
+  }
+  for (const TaskRecord* record : page) record->to_proto(response->add_tasks());
+  return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::await_task(const v1::AwaitTaskRequest& request,
+                                           v1::AwaitTaskResponse* response) {
+  TaskRecord* record;
+  if (auto status = lookup(request.id(), "id", &record); !status.ok()) co_return status;
+  std::optional<Duration> limit;
+  if (auto status = parse_duration(request.has_wait_timeout() ? &request.wait_timeout() : nullptr,
+                                   "wait_timeout", DurationRule::kNotNegative, &limit);
+      !status.ok()) {
+    co_return status;
+  }
+  TaskId id = record->id;
+  if (!record->finished() && limit != Duration::zero()) {
+    co_await taskwire::wait(just(record->runner), WaitOptions{ReturnWhen::kAllCompleted, limit, 0});
+  }
+  record = store_.find(id);
+  if (record == nullptr)
+    co_return Status(StatusCode::NOT_FOUND, "id: task was evicted while awaited");
+  record->to_proto(response->mutable_task());
+  response->set_done(record->finished());
+  co_return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
+                                         v1::AwaitTaskResponse* response) {
+  v1::Task created;
+  auto status = co_await create_task(request.task(), &created);
+  if (!status.ok()) {
+    // Name the field as this request spells it.
+    std::string message = status.error_message();
+    if (status.error_code() == StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == StatusCode::RESOURCE_EXHAUSTED) {
+      message = "task." + message;
+    }
+    co_return Status(status.error_code(), message);
+  }
+  v1::AwaitTaskRequest await;
+  await.set_id(created.id());
+  if (request.has_wait_timeout()) *await.mutable_wait_timeout() = request.wait_timeout();
+  co_return co_await await_task(await, response);
+}
+
+Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
+                                       v1::GatherResponse* response) {
+  std::vector<TaskRecord*> records;
+  if (auto status = lookup_all(request.ids(), &records); !status.ok()) co_return status;
+  std::optional<Duration> limit;
+  if (auto status = parse_duration(request.has_wait_timeout() ? &request.wait_timeout() : nullptr,
+                                   "wait_timeout", DurationRule::kNotNegative, &limit);
+      !status.ok()) {
+    co_return status;
+  }
+  const std::vector<TaskId> ids = ids_of(records);
+  const bool stop_on_failure = !request.return_exceptions();
+  std::optional<TaskId> first_failure;
+  // Tasks already finished count first, in request order, as in asyncio.
+  for (TaskRecord* record : records) {
+    if (stop_on_failure && record->finished() && record->state != v1::TASK_STATE_SUCCEEDED) {
+      first_failure = record->id;
+      break;
+    }
+  }
+  bool timed_out = false;
+  std::vector<TaskRecord*> running;
+  for (TaskRecord* record : unique(records)) {
+    if (!record->finished()) running.push_back(record);
+  }
+  if (!first_failure && !running.empty()) {
+    std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
+    for (TaskRecord* record : running) id_of_runner.emplace(record->runner.state(), record->id);
+    auto completions = taskwire::as_completed(runners_of(running), limit);
+    while (!completions.empty()) {
+      TaskHandle<void> done;
+      try {
+        done = co_await completions.next();
+      } catch (const TimeoutError&) {
+        timed_out = true;
+        break;
+      }
+      if (stop_on_failure && (done.cancelled() || done.exception() != nullptr)) {
+        first_failure = id_of_runner.at(done.state());
+        break;
+      }
+    }
+  }
+  fill(ids, response->mutable_tasks());
+  if (first_failure) response->set_first_failure_id(first_failure->to_string());
+  response->set_done(first_failure.has_value() || !timed_out);
+  co_return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitResponse* response) {
+  if (request.ids().empty()) co_return invalid("ids", "must not be empty");
+  std::vector<TaskRecord*> records;
+  if (auto status = lookup_all(request.ids(), &records); !status.ok()) co_return status;
+  records = unique(records);
+  int when = request.return_when();
+  if (when < v1::RETURN_WHEN_UNSPECIFIED || when > v1::RETURN_WHEN_ALL_COMPLETED) {
+    co_return invalid("return_when", "unknown value " + std::to_string(when));
+  }
+  if (request.count() > records.size()) {
+    co_return invalid("count", "must be at most the number of distinct ids (" +
+                                   std::to_string(records.size()) + ")");
+  }
+  std::optional<Duration> timeout;
+  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr, "timeout",
+                                   DurationRule::kNotNegative, &timeout);
+      !status.ok()) {
+    co_return status;
+  }
+  ReturnWhen return_when = when == v1::RETURN_WHEN_FIRST_COMPLETED   ? ReturnWhen::kFirstCompleted
+                           : when == v1::RETURN_WHEN_FIRST_EXCEPTION ? ReturnWhen::kFirstException
+                                                                     : ReturnWhen::kAllCompleted;
+  std::size_t finished = 0;
+  bool any_failed = false;
+  for (TaskRecord* record : records) {
+    if (!record->finished()) continue;
+    ++finished;
+    any_failed = any_failed || record->state == v1::TASK_STATE_FAILED;
+  }
+  bool satisfied = (return_when == ReturnWhen::kFirstCompleted && finished > 0) ||
+                   (return_when == ReturnWhen::kFirstException && any_failed) ||
+                   finished == records.size() ||
+                   (request.count() != 0 && finished >= request.count());
+  const std::vector<TaskId> ids = ids_of(records);
+  if (!satisfied) {
+    std::size_t count = request.count() == 0 ? 0 : request.count() - finished;
+    co_await taskwire::wait(runners_of(records), WaitOptions{return_when, timeout, count});
+  }
+  for (const TaskId& id : ids) {
+    TaskRecord* record = store_.find(id);
+    if (record != nullptr && !record->finished()) {
+      response->add_pending_ids(id.to_string());
+    } else if (record != nullptr) {
+      record->to_proto(response->add_done());
+    }
+  }
+  co_return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& request,
+                                             Emit<v1::Task> emit) {
+  std::vector<TaskRecord*> records;
+  if (auto status = lookup_all(request.ids(), &records); !status.ok()) co_return status;
+  records = unique(records);
+  std::optional<Duration> timeout;
+  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr, "timeout",
+                                   DurationRule::kNotNegative, &timeout);
+      !status.ok()) {
+    co_return status;
+  }
+  std::vector<TaskRecord*> running;
+  std::vector<v1::Task> already;
+  for (TaskRecord* record : records) {
+    if (record->finished()) {
+      record->to_proto(&already.emplace_back());
+    } else {
+      running.push_back(record);
+    }
+  }
+  std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
+  for (TaskRecord* record : running) id_of_runner.emplace(record->runner.state(), record->id);
+  auto completions = taskwire::as_completed(runners_of(running), timeout);
+  for (const v1::Task& task : already) {
+    if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+  v1::Task task;
+  while (!completions.empty()) {
+    TaskHandle<void> done;
+    bool timed_out = false;
+    try {
+      done = co_await completions.next();
+    } catch (const TimeoutError&) {
+      timed_out = true;
+    }
+    if (timed_out) {
+      co_return Status(StatusCode::DEADLINE_EXCEEDED,
+                       "timeout: " + std::to_string(completions.remaining()) +
+                           " task(s) still unfinished; they keep running");
+    }
+    TaskRecord* record = store_.find(id_of_runner.at(done.state()));
+    if (record == nullptr) continue;
+    record->to_proto(&task);
+    if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+  co_return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::cancel_task(const v1::CancelTaskRequest& request,
+                                            v1::Task* response) {
+  TaskRecord* record;
+  if (auto status = lookup(request.id(), "id", &record); !status.ok()) co_return status;
+  TaskId id = record->id;
+  if (!record->finished()) {
+    request_cancel(*record);
+    co_await taskwire::wait(just(record->runner));
+  }
+  record = store_.find(id);
+  if (record == nullptr) co_return Status(StatusCode::NOT_FOUND, "id: task was evicted");
+  record->to_proto(response);
+  co_return Status::OK;
+}
+
+Task<grpc::Status> TaskManager::watch_tasks(const v1::WatchTasksRequest& request,
+                                            Emit<v1::TaskEvent> emit) {
+  if (!accepting_) co_return Status(StatusCode::UNAVAILABLE, "server is shutting down");
+  Watcher watcher;
+  if (auto status = check_id_count(request.ids_size(), "ids", limits_); !status.ok())
+    co_return status;
+  for (int i = 0; i < request.ids_size(); ++i) {
+    TaskId id;
+    if (auto status = parse_task_id(request.ids(i), "ids[" + std::to_string(i) + "]", &id);
+        !status.ok()) {
+      co_return status;
+    }
+    watcher.ids.insert(id);
+  }
+  if (auto status = check_states(request.states(), &watcher.states); !status.ok()) co_return status;
+  watcher.kind = request.kind();
+  watcher.labels = request.labels();
+  watchers_.push_back(&watcher);
+  struct Unregister {
+    std::list<Watcher*>& watchers;
+    Watcher* watcher;
+    ~Unregister() { watchers.remove(watcher); }
+  } unregister{watchers_, &watcher};
+  for (;;) {
+    std::optional<v1::TaskEvent> event = co_await watcher.events.get();
+    if (watcher.closed) co_return Status::OK;
+    if (watcher.overflowed) {
+      co_return Status(StatusCode::RESOURCE_EXHAUSTED, "watch: the stream fell more than " +
+                                                           std::to_string(limits_.watch_backlog) +
+                                                           " events behind; watch again to resume");
+    }
+    if (event && !co_await emit(*event)) co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+}
+
+void TaskManager::stop_accepting() {
+  accepting_ = false;
+  for (Watcher* watcher : watchers_) {
+    watcher->closed = true;
+    watcher->events.put_nowait(std::nullopt);
+  }
+}
+
+}  // namespace taskwire::server

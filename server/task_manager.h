@@ -1,0 +1,95 @@
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/event_loop.h"
+#include "core/task.h"
+#include "server/kind.h"
+#include "server/limits.h"
+#include "server/task_id.h"
+#include "server/task_record.h"
+#include "server/task_store.h"
+#include "taskwire/v1/tasks.pb.h"
+
+namespace taskwire::server {
+
+// The task service's logic, on the loop thread and free of gRPC's calls:
+// each method is one RPC, taking its request and filling its response, and
+// answers with the RPC's status. Methods that wait are coroutines; the
+// caller cancels them (CancelledError) when the client goes away, which
+// leaves the tasks they waited for untouched.
+class TaskManager {
+ public:
+  using Status = grpc::Status;
+  // Sends one message of a server stream; completes with false once the
+  // stream is gone.
+  template <typename Message>
+  using Emit = std::function<Task<bool>(const Message&)>;
+
+  TaskManager(EventLoop& loop, const KindRegistry& kinds, TaskStore& store, Limits limits,
+              std::uint64_t seed);
+  TaskManager(const TaskManager&) = delete;
+  TaskManager& operator=(const TaskManager&) = delete;
+  ~TaskManager();
+
+  Task<Status> create_task(const v1::CreateTaskRequest& request, v1::Task* response);
+  Task<Status> create_tasks(const v1::CreateTasksRequest& request,
+                            v1::CreateTasksResponse* response);
+  Status get_task(const v1::GetTaskRequest& request, v1::Task* response);
+  Status list_tasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
+  Task<Status> await_task(const v1::AwaitTaskRequest& request, v1::AwaitTaskResponse* response);
+  Task<Status> run_task(const v1::RunTaskRequest& request, v1::AwaitTaskResponse* response);
+  Task<Status> gather(const v1::GatherRequest& request, v1::GatherResponse* response);
+  Task<Status> wait(const v1::WaitRequest& request, v1::WaitResponse* response);
+  Task<Status> as_completed(const v1::AsCompletedRequest& request, Emit<v1::Task> emit);
+  Task<Status> cancel_task(const v1::CancelTaskRequest& request, v1::Task* response);
+  Task<Status> watch_tasks(const v1::WatchTasksRequest& request, Emit<v1::TaskEvent> emit);
+
+  // From now on new tasks are refused (UNAVAILABLE) and watch streams end.
+  void stop_accepting();
+  std::size_t unfinished_count() const noexcept { return unfinished_; }
+  const Limits& limits() const noexcept { return limits_; }
+
+ private:
+  class Watcher;
+  struct Running;
+
+  Status lookup(const std::string& text, const std::string& field, TaskRecord** out);
+  Status lookup_all(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                    std::vector<TaskRecord*>* out);
+  TaskRecord& add_record(const v1::CreateTaskRequest& request);
+  void start(TaskRecord& record);
+  Task<void> run(TaskRecord& record);
+  void request_cancel(TaskRecord& record);
+  void on_deadline(const TaskId& id);
+  void finish(TaskRecord& record, std::exception_ptr error, Value result);
+  void notify(const TaskRecord& record, v1::TaskState previous);
+  void schedule_sweep();
+  void sweep();
+  std::int64_t wall_now_nanos() const;
+  void fill(const std::vector<TaskId>& ids, google::protobuf::RepeatedPtrField<v1::Task>* out);
+
+  EventLoop& loop_;
+  const KindRegistry& kinds_;
+  TaskStore& store_;
+  Limits limits_;
+  TaskIdGenerator ids_;
+  std::int64_t wall_offset_nanos_;
+  std::size_t unfinished_ = 0;
+  bool accepting_ = true;
+  std::deque<std::pair<TimePoint, TaskId>> finished_;  // In finishing order.
+  CallbackHandle sweep_;
+  bool sweep_armed_ = false;
+  std::list<Watcher*> watchers_;
+};
+
+}  // namespace taskwire::server

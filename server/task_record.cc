@@ -1,0 +1,41 @@
+#include "server/task_record.h"
+
+namespace taskwire::server {
+namespace {
+
+void set_time(std::int64_t unix_nanos, google::protobuf::Timestamp* out) {
+  out->set_seconds(unix_nanos / 1'000'000'000);
+  out->set_nanos(static_cast<int>(unix_nanos % 1'000'000'000));
+}
+
+}  // namespace
+
+const std::string& TaskRecord::idempotency_key() const {
+  static const std::string kNone;
+  return extras ? extras->idempotency_key : kNone;
+}
+
+void TaskRecord::to_proto(v1::Task* task) const {
+  task->Clear();
+  task->set_id(id.to_string());
+  task->set_kind(kind);
+  if (!args.empty()) task->mutable_args()->ParseFromString(args);
+  task->set_state(state);
+  if (state == v1::TASK_STATE_SUCCEEDED) task->mutable_result()->ParseFromString(result);
+  if (error) *task->mutable_error() = *error;
+  task->set_attempt(attempt);
+  set_time(create_unix_nanos, task->mutable_create_time());
+  if (start_unix_nanos != 0) set_time(start_unix_nanos, task->mutable_start_time());
+  if (finish_unix_nanos != 0) set_time(finish_unix_nanos, task->mutable_finish_time());
+  if (timeout_nanos != 0) {
+    task->mutable_timeout()->set_seconds(timeout_nanos / 1'000'000'000);
+    task->mutable_timeout()->set_nanos(static_cast<int>(timeout_nanos % 1'000'000'000));
+  }
+  if (extras) {
+    task->set_name(extras->name);
+    task->mutable_labels()->insert(extras->labels.begin(), extras->labels.end());
+    task->set_idempotency_key(extras->idempotency_key);
+  }
+}
+
+}  // namespace taskwire::server

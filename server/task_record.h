@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/event_loop.h"
+#include "core/task_handle.h"
+#include "server/task_id.h"
+#include "taskwire/v1/tasks.pb.h"
+
+namespace taskwire::server {
+
+namespace v1 = ::taskwire::v1;
+
+// What rarely-set fields a task has, kept apart so that the common task
+// (no name, labels or key) pays one pointer for them.
+struct TaskExtras {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::string idempotency_key;
+};
+
+// The server's record of one task. Values are kept serialized: a task waits
+// far longer than it is read, and bytes are smaller than parsed messages.
+struct TaskRecord {
+  TaskId id;
+  std::string kind;
+  std::string args;  // A serialized google.protobuf.Value; empty for none.
+  v1::TaskState state = v1::TASK_STATE_PENDING;
+  std::uint32_t attempt = 0;
+  std::int64_t create_unix_nanos = 0;
+  std::int64_t start_unix_nanos = 0;   // 0 until started.
+  std::int64_t finish_unix_nanos = 0;  // 0 until finished.
+  std::int64_t timeout_nanos = 0;      // 0 for none.
+  std::string result;                  // A serialized Value, once SUCCEEDED.
+  std::unique_ptr<v1::TaskError> error;
+  std::unique_ptr<TaskExtras> extras;
+
+  // Runtime state, on the loop thread only; not persisted.
+  TaskHandle<void> runner;  // While the task has not finished.
+  CallbackHandle deadline;  // The task's timeout, while armed.
+  bool cancel_requested = false;
+  bool timed_out = false;
+
+  bool finished() const noexcept {
+    return state == v1::TASK_STATE_SUCCEEDED || state == v1::TASK_STATE_FAILED ||
+           state == v1::TASK_STATE_CANCELLED;
+  }
+  const std::string& idempotency_key() const;
+  // The record as the wire API shows it.
+  void to_proto(v1::Task* task) const;
+};
+
+}  // namespace taskwire::server
