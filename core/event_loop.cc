@@ -44,13 +44,15 @@ EventLoop::CurrentLoopScope::CurrentLoopScope(EventLoop& loop)
 
 EventLoop::CurrentLoopScope::~CurrentLoopScope() { t_current_loop = previous_; }
 
-void EventLoop::register_task(detail::TaskStateBase& task, std::coroutine_handle<> start,
-                              std::string name) {
+void EventLoop::register_task(detail::TaskStateBase& task, std::coroutine_handle<> start) {
   task.loop_ = this;
   task.resume_point_ = start;
-  if (!name.empty()) task.name_ = std::make_unique<std::string>(std::move(name));
   tasks_.push_back(&task);
   ++pending_tasks_;
+}
+
+void EventLoop::name_task(detail::TaskStateBase& task, std::string name) {
+  task.name_ = std::make_unique<std::string>(std::move(name));
 }
 
 CallbackHandle EventLoop::call_soon(std::function<void()> fn) {
@@ -89,8 +91,8 @@ void EventLoop::run_until_done(detail::TaskStateBase& task) {
 
 void EventLoop::run_once() {
   if (ready_.empty()) wait_for_work();
-  run_posted();
-  fire_due_timers();
+  if (has_posted_.load(std::memory_order_relaxed)) run_posted();
+  if (!timers_.empty()) fire_due_timers();
   // Only what is ready now runs in this pass; what it schedules waits for
   // the next one, so timers and posts are never starved.
   for (std::size_t n = ready_.size(); n > 0; --n) ready_.pop()->run();
@@ -117,7 +119,6 @@ void EventLoop::wait_for_work() {
 }
 
 void EventLoop::run_posted() {
-  if (!has_posted_.load(std::memory_order_relaxed)) return;
   {
     std::lock_guard lock(post_mutex_);
     posted_batch_.swap(posted_);
@@ -134,7 +135,6 @@ void EventLoop::run_posted() {
 }
 
 void EventLoop::fire_due_timers() {
-  if (timers_.empty()) return;
   const TimePoint now = clock_->now();
   while (!timers_.empty() && timers_.top()->deadline() <= now) timers_.pop()->fire();
 }

@@ -80,7 +80,10 @@ class EventLoop {
   // to it. The loop keeps the task alive until it finishes, even if every
   // handle is dropped.
   template <typename T>
-  TaskHandle<T> create_task(Task<T> coro, std::string name = {});
+  TaskHandle<T> create_task(Task<T> coro);
+  // As above, with a name for logs and reports.
+  template <typename T>
+  TaskHandle<T> create_task(Task<T> coro, std::string name);
 
   // Runs `fn` on a later pass (FIFO with other ready work).
   CallbackHandle call_soon(std::function<void()> fn);
@@ -129,7 +132,8 @@ class EventLoop {
   void fire_due_timers();
   void shut_down_tasks(detail::TaskStateBase& main);
   void report(const std::string& message, std::exception_ptr error);
-  void register_task(detail::TaskStateBase& task, std::coroutine_handle<> start, std::string name);
+  void register_task(detail::TaskStateBase& task, std::coroutine_handle<> start);
+  void name_task(detail::TaskStateBase& task, std::string name);
 
   std::unique_ptr<Clock> owned_clock_;
   Clock* clock_;
@@ -148,12 +152,19 @@ class EventLoop {
 };
 
 template <typename T>
+TaskHandle<T> EventLoop::create_task(Task<T> coro) {
+  if (!coro.valid()) throw InvalidStateError("create_task: the Task is empty");
+  auto* state = new detail::TaskState<T>(coro.release());
+  register_task(*state, state->body());
+  TaskHandle<T> handle(state);
+  schedule(state);
+  return handle;
+}
+
+template <typename T>
 TaskHandle<T> EventLoop::create_task(Task<T> coro, std::string name) {
-  auto frame = detail::make_root(std::move(coro));
-  detail::TaskState<T>& state = frame.handle.promise();
-  register_task(state, frame.handle, std::move(name));
-  TaskHandle<T> handle(&state);
-  schedule(&state);
+  TaskHandle<T> handle = create_task(std::move(coro));
+  if (!name.empty()) name_task(*handle.state(), std::move(name));
   return handle;
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/detail/frame_allocator.h"
 #include "core/errors.h"
 
 namespace taskwire {
@@ -15,6 +16,18 @@ class Task;
 
 namespace detail {
 
+// The scheduled task a body belongs to when the loop runs it as a task
+// rather than another coroutine awaiting it (see task_state.h).
+class RootCompletion {
+ public:
+  // The body has finished; its result is in its promise. May destroy the
+  // body's frame.
+  virtual void on_body_done() noexcept = 0;
+
+ protected:
+  ~RootCompletion() = default;
+};
+
 // Symmetric transfer back to whoever awaited the task, so that a chain of
 // nested co_awaits runs in constant stack space. GCC emits the transfer as a
 // sibling call: build with optimization or -foptimize-sibling-calls (the
@@ -23,8 +36,10 @@ struct FinalAwaiter {
   bool await_ready() const noexcept { return false; }
   template <typename Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
-    auto continuation = self.promise().continuation_;
-    return continuation ? continuation : std::noop_coroutine();
+    auto& promise = self.promise();
+    if (promise.continuation_) return promise.continuation_;
+    if (promise.root_ != nullptr) promise.root_->on_body_done();  // May free the frame.
+    return std::noop_coroutine();
   }
   void await_resume() const noexcept {}
 };
@@ -34,11 +49,19 @@ class TaskPromiseBase {
   std::suspend_always initial_suspend() const noexcept { return {}; }
   FinalAwaiter final_suspend() const noexcept { return {}; }
 
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    deallocate_frame(frame, size);
+  }
+
+  void set_root(RootCompletion* root) noexcept { root_ = root; }
+
  private:
   friend struct FinalAwaiter;
   template <typename>
   friend class taskwire::Task;
   std::coroutine_handle<> continuation_;
+  RootCompletion* root_ = nullptr;
 };
 
 template <typename T>
@@ -55,6 +78,11 @@ class TaskPromise final : public TaskPromiseBase {
     return std::get<1>(result_);
   }
   T&& result() && { return std::move(result()); }
+  // For a finished body: its exception, or null if it returned a value.
+  std::exception_ptr exception() const noexcept {
+    return result_.index() == 2 ? std::get<2>(result_) : nullptr;
+  }
+  T&& value() noexcept { return std::move(std::get<1>(result_)); }
 
  private:
   std::variant<std::monostate, T, std::exception_ptr> result_;
@@ -69,6 +97,7 @@ class TaskPromise<void> final : public TaskPromiseBase {
   void result() const {
     if (exception_) std::rethrow_exception(exception_);
   }
+  std::exception_ptr exception() const noexcept { return exception_; }
 
  private:
   std::exception_ptr exception_;
@@ -102,6 +131,8 @@ class [[nodiscard]] Task {
   ~Task() { destroy(); }
 
   bool valid() const noexcept { return static_cast<bool>(handle_); }
+  // Gives up ownership of the coroutine frame (to a scheduled task).
+  std::coroutine_handle<promise_type> release() noexcept { return std::exchange(handle_, {}); }
   bool done() const noexcept { return !handle_ || handle_.done(); }
 
   auto operator co_await() & noexcept { return Awaiter<false>{handle_}; }

@@ -23,6 +23,7 @@ PACKAGES=(
   python3
   python3-grpcio
   python3-protobuf
+  python3-grpc-tools     # Python stubs for the integration tests
   ca-certificates
   git
 )

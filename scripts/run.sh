@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the service: installs what is missing
-# (scripts/install-deps.sh), then `bazel run //server:taskwired -- "$@"`.
-# Until the server exists it runs the core runtime demo instead.
+# (scripts/install-deps.sh), then runs taskwired, by default on
+# 127.0.0.1:50051 with in-memory task state. Arguments go to taskwired
+# (see `scripts/run.sh --help`).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,10 +14,5 @@ if [[ ! -t 1 || -n "${CI:-}" ]]; then
   tty_flags=(--color=no --curses=no)
 fi
 
-if bazel query "${tty_flags[@]}" //server:taskwired >/dev/null 2>&1; then
-  echo "==> bazel run //server:taskwired -- $*"
-  exec bazel run "${tty_flags[@]}" //server:taskwired -- "$@"
-fi
-
-echo "==> //server:taskwired does not exist yet; running the core runtime demo"
-exec bazel run "${tty_flags[@]}" //core/examples:seed_demo -- "$@"
+echo "==> bazel run -c opt //server:taskwired -- $*"
+exec bazel run "${tty_flags[@]}" -c opt //server:taskwired -- "$@"

@@ -82,9 +82,9 @@ void TaskStateBase::run() {
   if (!started_) {
     started_ = true;
     if (std::exchange(must_cancel_, false)) {  // Cancelled before its first step: never runs.
-      status_ = TaskStatus::kCancelled;
       t_current_task = previous;
-      finish();
+      destroy_body();
+      finish(std::make_exception_ptr(CancelledError()));
       return;
     }
   }
@@ -92,20 +92,16 @@ void TaskStateBase::run() {
   t_current_task = previous;
 }
 
-void TaskStateBase::fail(std::exception_ptr e) noexcept {
-  if (is_cancellation(e)) {
-    status_ = TaskStatus::kCancelled;
-  } else {
-    status_ = TaskStatus::kFailed;
-    exception_ = std::move(e);
-  }
-}
-
-void TaskStateBase::finish() noexcept {
-  if (status_ == TaskStatus::kPending) {
+void TaskStateBase::finish(std::exception_ptr error) noexcept {
+  if (!error) {
     // asyncio: a task asked to cancel that returns before seeing it is
     // still cancelled.
     status_ = std::exchange(must_cancel_, false) ? TaskStatus::kCancelled : TaskStatus::kSucceeded;
+  } else if (is_cancellation(error)) {
+    status_ = TaskStatus::kCancelled;
+  } else {
+    status_ = TaskStatus::kFailed;
+    exception_ = std::move(error);
   }
   loop_->on_task_finished();
   add_ref();  // Waiters may drop the last handle.
@@ -117,6 +113,7 @@ void TaskStateBase::finish() noexcept {
 void TaskStateBase::abandon() noexcept {
   if (done()) return;
   status_ = TaskStatus::kCancelled;
+  destroy_body();
   loop_->on_task_finished();
   while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_abandoned();
   release();
@@ -125,7 +122,7 @@ void TaskStateBase::abandon() noexcept {
 void TaskStateBase::release() noexcept {
   if (--refs_ != 0) return;
   if (has_unretrieved_failure()) loop_->report_unretrieved_failure(*this);
-  destroy_frame();
+  delete this;
 }
 
 }  // namespace taskwire::detail

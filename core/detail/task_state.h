@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "core/detail/frame_allocator.h"
 #include "core/detail/intrusive_list.h"
 #include "core/detail/ready_queue.h"
 #include "core/errors.h"
@@ -48,10 +49,10 @@ class CompletionWaiter : public ListNode {
 
 enum class TaskStatus : std::uint8_t { kPending, kSucceeded, kFailed, kCancelled };
 
-// The shared state of a scheduled task: asyncio's Task. It is the promise of
-// the task's root coroutine frame, so one allocation holds both; handles and
-// the loop (while the task runs) hold references to it.
-class TaskStateBase : public Runnable, public ListNode {
+// The shared state of a scheduled task: asyncio's Task. It owns the body's
+// coroutine frame until the body finishes, then keeps only the outcome;
+// handles and the loop (while the task runs) hold references to it.
+class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
  public:
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
@@ -92,28 +93,32 @@ class TaskStateBase : public Runnable, public ListNode {
   }
   void mark_failure_reported() noexcept { exception_retrieved_ = true; }
 
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* state, std::size_t size) noexcept {
+    deallocate_frame(state, size);
+  }
+
  protected:
   TaskStateBase() noexcept;
-  ~TaskStateBase() = default;
+  virtual ~TaskStateBase() = default;
 
-  // Called from the root frame's final suspension.
-  void finish() noexcept;
-  void fail(std::exception_ptr e) noexcept;
-  virtual void destroy_frame() noexcept = 0;
-
-  TaskStatus status_ = TaskStatus::kPending;
-  bool must_cancel_ = false;
+  // The body's outcome: its exception, or null once its value is stored.
+  void finish(std::exception_ptr error) noexcept;
+  // Destroys the body's frame if it has not finished.
+  virtual void destroy_body() noexcept = 0;
 
  private:
   friend class taskwire::EventLoop;
 
   EventLoop* loop_;
-  std::coroutine_handle<> resume_point_;
+  std::coroutine_handle<> resume_point_;  // The body's frame until it first runs.
   Suspension* suspension_ = nullptr;
   IntrusiveList<CompletionWaiter> waiters_;
   std::exception_ptr exception_;
   std::unique_ptr<std::string> name_;
   std::uint32_t refs_ = 1;  // The loop's, until the task finishes.
+  TaskStatus status_ = TaskStatus::kPending;
+  bool must_cancel_ = false;
   bool started_ = false;
   bool exception_retrieved_ = false;
 };
@@ -124,70 +129,47 @@ TaskStateBase* current_task() noexcept;
 TaskStateBase& require_current_task();
 
 template <typename T>
-class TaskState;
-
-// The root coroutine's return object: just the handle of its frame.
-template <typename T>
-struct RootFrame {
-  using promise_type = TaskState<T>;
-  std::coroutine_handle<TaskState<T>> handle;
-};
-
-template <typename T>
 class TaskStateResult : public TaskStateBase {
  public:
-  template <typename U>
-  void return_value(U&& value) {
-    value_.emplace(std::forward<U>(value));
-  }
   // Caller has checked that the task succeeded.
   T& value() noexcept { return *value_; }
+
+ protected:
+  void store(T&& value) { value_.emplace(std::move(value)); }
 
  private:
   std::optional<T> value_;
 };
 
 template <>
-class TaskStateResult<void> : public TaskStateBase {
- public:
-  void return_void() noexcept {}
-};
+class TaskStateResult<void> : public TaskStateBase {};
 
 template <typename T>
 class TaskState final : public TaskStateResult<T> {
  public:
-  RootFrame<T> get_return_object() noexcept {
-    return {std::coroutine_handle<TaskState>::from_promise(*this)};
+  using Body = std::coroutine_handle<detail::TaskPromise<T>>;
+
+  explicit TaskState(Body body) noexcept : body_(body) { body_.promise().set_root(this); }
+  ~TaskState() override { destroy_body(); }
+
+  Body body() const noexcept { return body_; }
+
+  void on_body_done() noexcept override {
+    std::exception_ptr error = body_.promise().exception();
+    if constexpr (!std::is_void_v<T>) {
+      if (!error) this->store(body_.promise().value());
+    }
+    destroy_body();  // The outcome is copied out: free the frame now.
+    this->finish(std::move(error));
   }
-  std::suspend_always initial_suspend() const noexcept { return {}; }
-  auto final_suspend() noexcept {
-    struct Finish {
-      bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<TaskState> frame) const noexcept {
-        frame.promise().finish();
-      }
-      void await_resume() const noexcept {}
-    };
-    return Finish{};
-  }
-  void unhandled_exception() noexcept { this->fail(std::current_exception()); }
 
  private:
-  void destroy_frame() noexcept override {
-    std::coroutine_handle<TaskState>::from_promise(*this).destroy();
+  void destroy_body() noexcept override {
+    if (body_) std::exchange(body_, {}).destroy();
   }
-};
 
-// The root coroutine of every scheduled task: runs the body, and its promise
-// (TaskState) records the outcome.
-template <typename T>
-RootFrame<T> make_root(Task<T> body) {
-  if constexpr (std::is_void_v<T>) {
-    co_await std::move(body);
-  } else {
-    co_return co_await std::move(body);
-  }
-}
+  Body body_;
+};
 
 }  // namespace detail
 }  // namespace taskwire
