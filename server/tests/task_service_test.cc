@@ -149,5 +149,122 @@ TEST_F(TaskServiceTest, StoppingEndsWatchStreamsAndRefusesNewTasks) {
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+// Each RPC once with a good request and once with each kind of bad one,
+// over the channel: the status code and the field named in the message.
+TEST_F(TaskServiceTest, EveryRpcAnswersAndRejectsBadInputNamingTheField) {
+  const std::string unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  v1::Task task = create_sleep(0.05);
+  auto expect = [](const grpc::Status& status, grpc::StatusCode code, const std::string& prefix) {
+    EXPECT_EQ(status.error_code(), code) << status.error_message();
+    EXPECT_EQ(status.error_message().rfind(prefix, 0), 0u) << status.error_message();
+  };
+  {
+    grpc::ClientContext c1, c2;
+    v1::CreateTasksRequest batch;
+    batch.add_tasks()->set_kind("echo");
+    v1::CreateTasksResponse created;
+    expect(stub_->CreateTasks(&c1, batch, &created), grpc::StatusCode::INVALID_ARGUMENT, "tasks[0].args:");
+    (*batch.mutable_tasks(0)->mutable_args()->mutable_struct_value()->mutable_fields())["value"].set_bool_value(true);
+    ASSERT_TRUE(stub_->CreateTasks(&c2, batch, &created).ok());
+    EXPECT_EQ(created.tasks_size(), 1);
+  }
+  {
+    grpc::ClientContext c1, c2, c3;
+    v1::GetTaskRequest get;
+    v1::Task got;
+    get.set_id("bad");
+    expect(stub_->GetTask(&c1, get, &got), grpc::StatusCode::INVALID_ARGUMENT, "id:");
+    get.set_id(unknown);
+    expect(stub_->GetTask(&c2, get, &got), grpc::StatusCode::NOT_FOUND, "id:");
+    get.set_id(task.id());
+    EXPECT_TRUE(stub_->GetTask(&c3, get, &got).ok());
+  }
+  {
+    grpc::ClientContext c1, c2;
+    v1::ListTasksRequest list;
+    v1::ListTasksResponse listed;
+    list.set_page_size(-1);
+    expect(stub_->ListTasks(&c1, list, &listed), grpc::StatusCode::INVALID_ARGUMENT, "page_size:");
+    list.set_page_size(10);
+    EXPECT_TRUE(stub_->ListTasks(&c2, list, &listed).ok());
+    EXPECT_EQ(listed.tasks_size(), 2);
+  }
+  {
+    grpc::ClientContext c1, c2, c3;
+    v1::AwaitTaskRequest await;
+    v1::AwaitTaskResponse awaited;
+    await.set_id(task.id());
+    await.mutable_wait_timeout()->set_seconds(-1);
+    expect(stub_->AwaitTask(&c1, await, &awaited), grpc::StatusCode::INVALID_ARGUMENT, "wait_timeout:");
+    await.clear_wait_timeout();
+    await.set_id(unknown);
+    expect(stub_->AwaitTask(&c2, await, &awaited), grpc::StatusCode::NOT_FOUND, "id:");
+    await.set_id(task.id());
+    ASSERT_TRUE(stub_->AwaitTask(&c3, await, &awaited).ok());
+    EXPECT_TRUE(awaited.done());
+  }
+  {
+    grpc::ClientContext c1, c2;
+    v1::RunTaskRequest run;
+    v1::AwaitTaskResponse ran;
+    run.mutable_task()->set_kind("nope");
+    expect(stub_->RunTask(&c1, run, &ran), grpc::StatusCode::INVALID_ARGUMENT, "task.kind:");
+    run.mutable_task()->set_kind("fail");
+    (*run.mutable_task()->mutable_args()->mutable_struct_value()->mutable_fields())["message"].set_string_value("x");
+    ASSERT_TRUE(stub_->RunTask(&c2, run, &ran).ok());
+    EXPECT_EQ(ran.task().state(), v1::TASK_STATE_FAILED);
+  }
+  {
+    grpc::ClientContext c1, c2;
+    v1::GatherRequest gather;
+    v1::GatherResponse gathered;
+    gather.add_ids(task.id());
+    gather.add_ids(unknown);
+    expect(stub_->Gather(&c1, gather, &gathered), grpc::StatusCode::NOT_FOUND, "ids[1]:");
+    gather.mutable_ids()->RemoveLast();
+    ASSERT_TRUE(stub_->Gather(&c2, gather, &gathered).ok());
+    EXPECT_TRUE(gathered.done());
+  }
+  {
+    grpc::ClientContext c1, c2;
+    v1::WaitRequest wait;
+    v1::WaitResponse waited;
+    wait.add_ids(task.id());
+    wait.set_count(2);
+    expect(stub_->Wait(&c1, wait, &waited), grpc::StatusCode::INVALID_ARGUMENT, "count:");
+    wait.set_count(1);
+    ASSERT_TRUE(stub_->Wait(&c2, wait, &waited).ok());
+    EXPECT_EQ(waited.done_size(), 1);
+  }
+  {
+    grpc::ClientContext c1;
+    v1::AsCompletedRequest request;
+    request.add_ids("bad");
+    auto reader = stub_->AsCompleted(&c1, request);
+    v1::Task ignored;
+    EXPECT_FALSE(reader->Read(&ignored));
+    expect(reader->Finish(), grpc::StatusCode::INVALID_ARGUMENT, "ids[0]:");
+  }
+  {
+    grpc::ClientContext c1, c2;
+    v1::CancelTaskRequest cancel;
+    v1::Task cancelled;
+    cancel.set_id(unknown);
+    expect(stub_->CancelTask(&c1, cancel, &cancelled), grpc::StatusCode::NOT_FOUND, "id:");
+    cancel.set_id(task.id());
+    ASSERT_TRUE(stub_->CancelTask(&c2, cancel, &cancelled).ok());
+    EXPECT_EQ(cancelled.state(), v1::TASK_STATE_SUCCEEDED);  // Already finished: unchanged.
+  }
+  {
+    grpc::ClientContext c1;
+    v1::WatchTasksRequest watch;
+    watch.add_states(static_cast<v1::TaskState>(9));
+    auto reader = stub_->WatchTasks(&c1, watch);
+    v1::TaskEvent ignored;
+    EXPECT_FALSE(reader->Read(&ignored));
+    expect(reader->Finish(), grpc::StatusCode::INVALID_ARGUMENT, "states[0]:");
+  }
+}
+
 }  // namespace
 }  // namespace taskwire::server
