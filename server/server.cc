@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "core/event.h"
+#include "core/wait_for.h"
 #include "server/builtin_kinds.h"
+#include "server/call_counter.h"
 #include "server/memory_task_store.h"
 #include "server/task_manager.h"
 #include "server/task_service.h"
@@ -28,6 +30,7 @@ class Drain {
   Event stop_requested;
   grpc::Server* server = nullptr;
   TaskManager* manager = nullptr;
+  CallCounter* calls = nullptr;
 };
 
 void Server::run(const std::function<void(int port)>& on_listening) {
@@ -41,7 +44,8 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   add_builtin_kinds(kinds, seed);
   MemoryTaskStore store;
   TaskManager manager(loop, kinds, store, options_.limits, seed);
-  TaskService service(loop, manager);
+  CallCounter calls;
+  TaskService service(loop, manager, calls);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -59,6 +63,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   Drain drain;
   drain.server = server.get();
   drain.manager = &manager;
+  drain.calls = &calls;
   {
     std::lock_guard lock(mutex_);
     loop_ = &loop;
@@ -80,20 +85,28 @@ void Server::run(const std::function<void(int port)>& on_listening) {
 
 Task<void> Server::serve(Drain& drain) {
   co_await drain.stop_requested.wait();
-  spdlog::info("stopping: refusing new tasks, draining calls in flight for up to {:.3g} s",
-               to_seconds(options_.drain_grace));
+  spdlog::info("stopping: refusing new tasks, giving {} call(s) in flight up to {:.3g} s",
+               drain.calls->active(), to_seconds(options_.drain_grace));
   drain.server->GetHealthCheckService()->SetServingStatus(false);
   drain.manager->stop_accepting();
-  // grpc::Server::Shutdown blocks until the calls in flight finish, and
-  // they finish on this loop: wait for it on another thread.
-  Event drained;
+  // Calls keep being answered while the ones in flight finish: new tasks
+  // are refused with UNAVAILABLE, reads and awaits still work.
+  bool timed_out = false;
+  try {
+    co_await wait_for(drain.calls->wait_idle(), options_.drain_grace);
+  } catch (const TimeoutError&) {
+    timed_out = true;
+  }
+  if (timed_out) spdlog::info("drain grace over: cancelling {} call(s)", drain.calls->active());
+  // grpc::Server::Shutdown cancels what is left and waits for it, and the
+  // calls finish on this loop: wait for it on another thread.
+  Event stopped;
   EventLoop& loop = *EventLoop::current();
-  auto deadline = std::chrono::system_clock::now() + options_.drain_grace;
   std::thread shutdown([&] {
-    drain.server->Shutdown(deadline);
-    loop.post([&] { drained.set(); });
+    drain.server->Shutdown(std::chrono::system_clock::now());
+    loop.post([&] { stopped.set(); });
   });
-  co_await drained.wait();
+  co_await stopped.wait();
   shutdown.join();
   spdlog::info("drained; {} unfinished task(s) cancelled", drain.manager->unfinished_count());
 }

@@ -10,6 +10,7 @@
 #include "core/event.h"
 #include "core/event_loop.h"
 #include "core/task.h"
+#include "server/call_counter.h"
 
 namespace taskwire::server {
 
@@ -24,10 +25,11 @@ class StreamCall final : public grpc::ServerWriteReactor<Message> {
   // `handler` is called on the loop with an Emit and returns a
   // Task<grpc::Status>.
   template <typename Handler>
-  static grpc::ServerWriteReactor<Message>* start(EventLoop& loop, Handler handler) {
+  static grpc::ServerWriteReactor<Message>* start(EventLoop& loop, CallCounter& calls,
+                                                  Handler handler) {
     auto* call = new StreamCall(loop);
-    loop.post([call, shared = call->shared_, handler = std::move(handler)]() mutable {
-      shared->task = call->loop_.create_task(call->serve(std::move(handler), shared));
+    loop.post([call, &calls, shared = call->shared_, handler = std::move(handler)]() mutable {
+      shared->task = call->loop_.create_task(call->serve(std::move(handler), shared, calls));
     });
     return call;
   }
@@ -64,7 +66,8 @@ class StreamCall final : public grpc::ServerWriteReactor<Message> {
   }
 
   template <typename Handler>
-  Task<void> serve(Handler handler, std::shared_ptr<Shared> shared) {
+  Task<void> serve(Handler handler, std::shared_ptr<Shared> shared, CallCounter& calls) {
+    calls.enter();
     grpc::Status status;
     try {
       status = co_await handler(Emit([this](const Message& message) { return write(message); }));
@@ -75,6 +78,7 @@ class StreamCall final : public grpc::ServerWriteReactor<Message> {
     }
     shared->task = {};
     this->Finish(status);  // May delete this call: touch nothing after.
+    calls.leave();
   }
 
   EventLoop& loop_;

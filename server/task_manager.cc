@@ -340,9 +340,15 @@ void TaskManager::notify(const TaskRecord& record, v1::TaskState previous) {
 
 Task<grpc::Status> TaskManager::create_task(const v1::CreateTaskRequest& request,
                                             v1::Task* response) {
+  return create_one(request, "", response);
+}
+
+Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
+                                           std::string_view prefix, v1::Task* response) {
   if (!accepting_)
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
-  if (auto status = validate_create(request, kinds_, limits_); !status.ok()) co_return status;
+  if (auto status = validate_create(request, kinds_, limits_, prefix); !status.ok())
+    co_return status;
   if (!request.idempotency_key().empty()) {
     if (TaskRecord* existing = store_.find_by_idempotency_key(request.idempotency_key())) {
       existing->to_proto(response);
@@ -351,7 +357,7 @@ Task<grpc::Status> TaskManager::create_task(const v1::CreateTaskRequest& request
   }
   if (unfinished_ >= limits_.max_pending_tasks) {
     co_return Status(StatusCode::RESOURCE_EXHAUSTED,
-                     "tasks: the server already holds " + std::to_string(unfinished_) +
+                     "the server already holds " + std::to_string(unfinished_) +
                          " unfinished tasks, its limit (--max-pending-tasks)");
   }
   TaskRecord& record = add_record(request);
@@ -470,17 +476,16 @@ Task<grpc::Status> TaskManager::await_task(const v1::AwaitTaskRequest& request,
 
 Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
                                          v1::AwaitTaskResponse* response) {
-  v1::Task created;
-  auto status = co_await create_task(request.task(), &created);
-  if (!status.ok()) {
-    // Name the field as this request spells it.
-    std::string message = status.error_message();
-    if (status.error_code() == StatusCode::INVALID_ARGUMENT ||
-        status.error_code() == StatusCode::RESOURCE_EXHAUSTED) {
-      message = "task." + message;
-    }
-    co_return Status(status.error_code(), message);
+  // Everything is checked before the task is created.
+  std::optional<Duration> limit;
+  if (auto status = parse_duration(request.has_wait_timeout() ? &request.wait_timeout() : nullptr,
+                                   "wait_timeout", DurationRule::kNotNegative, &limit);
+      !status.ok()) {
+    co_return status;
   }
+  v1::Task created;
+  if (auto status = co_await create_one(request.task(), "task.", &created); !status.ok())
+    co_return status;
   v1::AwaitTaskRequest await;
   await.set_id(created.id());
   if (request.has_wait_timeout()) *await.mutable_wait_timeout() = request.wait_timeout();

@@ -66,6 +66,9 @@ class TaskManager {
   Status lookup(const std::string& text, const std::string& field, TaskRecord** out);
   Status lookup_all(const google::protobuf::RepeatedPtrField<std::string>& ids,
                     std::vector<TaskRecord*>* out);
+  // CreateTask, naming fields with `prefix` (RunTask's is "task.").
+  Task<Status> create_one(const v1::CreateTaskRequest& request, std::string_view prefix,
+                          v1::Task* response);
   TaskRecord& add_record(const v1::CreateTaskRequest& request);
   void start(TaskRecord& record);
   Task<void> run(TaskRecord& record);

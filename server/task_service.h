@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "core/event_loop.h"
+#include "server/call_counter.h"
 #include "server/task_manager.h"
 #include "taskwire/v1/tasks.grpc.pb.h"
 
@@ -12,7 +13,8 @@ namespace taskwire::server {
 // the manager serves it; no gRPC thread ever waits.
 class TaskService final : public v1::TaskService::CallbackService {
  public:
-  TaskService(EventLoop& loop, TaskManager& manager) : loop_(loop), manager_(manager) {}
+  TaskService(EventLoop& loop, TaskManager& manager, CallCounter& calls)
+      : loop_(loop), manager_(manager), calls_(calls) {}
 
   grpc::ServerUnaryReactor* CreateTask(grpc::CallbackServerContext*,
                                        const v1::CreateTaskRequest* request,
@@ -45,6 +47,7 @@ class TaskService final : public v1::TaskService::CallbackService {
  private:
   EventLoop& loop_;
   TaskManager& manager_;
+  CallCounter& calls_;
 };
 
 }  // namespace taskwire::server

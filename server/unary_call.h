@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/event_loop.h"
 #include "core/task.h"
+#include "server/call_counter.h"
 
 namespace taskwire::server {
 
@@ -19,10 +20,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
   // `handler` is called on the loop and returns a Task<grpc::Status>.
   template <typename Handler>
-  static grpc::ServerUnaryReactor* start(EventLoop& loop, Handler handler) {
+  static grpc::ServerUnaryReactor* start(EventLoop& loop, CallCounter& calls, Handler handler) {
     auto* call = new UnaryCall(loop);
-    loop.post([call, shared = call->shared_, handler = std::move(handler)]() mutable {
-      shared->task = call->loop_.create_task(call->serve(std::move(handler), shared));
+    loop.post([call, &calls, shared = call->shared_, handler = std::move(handler)]() mutable {
+      shared->task = call->loop_.create_task(call->serve(std::move(handler), shared, calls));
     });
     return call;
   }
@@ -43,7 +44,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   explicit UnaryCall(EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {}
 
   template <typename Handler>
-  Task<void> serve(Handler handler, std::shared_ptr<Shared> shared) {
+  Task<void> serve(Handler handler, std::shared_ptr<Shared> shared, CallCounter& calls) {
+    calls.enter();
     grpc::Status status;
     try {
       status = co_await handler();
@@ -54,6 +56,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     }
     shared->task = {};
     Finish(status);  // May delete this call: touch nothing after.
+    calls.leave();
   }
 
   EventLoop& loop_;
