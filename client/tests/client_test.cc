@@ -1,0 +1,168 @@
+// The client library against a real taskwired process over loopback.
+#include "client/client.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "client/errors.h"
+#include "client/tests/taskwired_process.h"
+#include "core/gather.h"
+#include "core/sleep.h"
+#include "core/wait_for.h"
+
+namespace taskwire::client {
+namespace {
+
+using namespace std::chrono_literals;
+
+Value args(const std::string& json) { return json_value(json); }
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  ClientTest() : client_(loop_, ClientOptions{.target = server_.target()}) {}
+  ~ClientTest() override { EXPECT_EQ(server_.stop(), 0); }
+
+  template <typename F>
+  void run(F body) {
+    loop_.run(body());
+  }
+
+  testing::TaskwiredProcess server_;
+  EventLoop loop_;
+  Client client_;
+};
+
+TEST_F(ClientTest, AnAwaitedRemoteTaskGivesItsResult) {
+  run([&]() -> Task<void> {
+    RemoteTask task = client_.create_task("echo", args(R"({"value": {"a": [1, "b"]}})"));
+    Value result = co_await task;
+    EXPECT_EQ(to_json(result), R"({"a":[1,"b"]})");
+    EXPECT_EQ(task.id().size(), 26u);
+    EXPECT_EQ(task.record()->state(), v1::TASK_STATE_SUCCEEDED);
+  });
+}
+
+TEST_F(ClientTest, ARemoteFailureIsThrownWithItsTypeAndMessage) {
+  run([&]() -> Task<void> {
+    RemoteTask task =
+        client_.create_task("fail", args(R"({"message": "no luck", "type": "ValueError"})"));
+    try {
+      co_await task;
+      ADD_FAILURE() << "should have thrown";
+    } catch (const RemoteTaskError& error) {
+      EXPECT_EQ(error.type(), "ValueError");
+      EXPECT_EQ(error.message(), "no luck");
+      EXPECT_EQ(error.task_id(), task.id());
+    }
+  });
+}
+
+TEST_F(ClientTest, GatheringRemoteSleepsOfTwoAndOneSecondsTakesAboutTwoSeconds) {
+  run([&]() -> Task<void> {
+    auto start = std::chrono::steady_clock::now();
+    auto a = client_.create_task("sleep", args(R"({"seconds": 2})"));
+    auto b = client_.create_task("sleep", args(R"({"seconds": 1})"));
+    co_await gather(a.handle(), b.handle());
+    double took = seconds_since(start);
+    EXPECT_GE(took, 1.9);
+    EXPECT_LT(took, 2.9);
+  });
+}
+
+TEST_F(ClientTest, LocalAndRemoteTasksMixInOneGather) {
+  run([&]() -> Task<void> {
+    auto local = [](int v) -> Task<Value> {
+      co_await sleep(100ms);
+      Value value;
+      value.set_number_value(v);
+      co_return value;
+    };
+    auto [remote, here] =
+        co_await gather(client_.create_task("echo", args(R"({"value": 1})")).handle(), local(2));
+    EXPECT_EQ(remote.number_value() + here.number_value(), 3);
+  });
+}
+
+TEST_F(ClientTest, WaitForCancelsTheRemoteTaskOnTimeout) {
+  run([&]() -> Task<void> {
+    RemoteTask task = client_.create_task("sleep", args(R"({"seconds": 30})"));
+    EXPECT_THROW(co_await wait_for(task.handle(), 300ms), TimeoutError);
+    v1::Task record = co_await client_.get(task.id());
+    EXPECT_EQ(record.state(), v1::TASK_STATE_CANCELLED);
+  });
+}
+
+TEST_F(ClientTest, CancellingTheAwaitingCoroutineLeavesTheRemoteTaskRunning) {
+  run([&]() -> Task<void> {
+    RemoteTask task = client_.create_task("sleep", args(R"({"seconds": 30})"));
+    auto awaiting = [](RemoteTask remote) -> Task<Value> { co_return co_await remote; };
+    auto waiter = EventLoop::current()->create_task(awaiting(task));
+    co_await sleep(200ms);
+    waiter.cancel();
+    EXPECT_THROW(co_await waiter, CancelledError);
+    EXPECT_EQ((co_await client_.get(task.id())).state(), v1::TASK_STATE_RUNNING);
+    // Asked explicitly, it stops.
+    EXPECT_TRUE(task.cancel());
+    EXPECT_THROW(co_await task.handle(), CancelledError);
+    EXPECT_EQ((co_await client_.get(task.id())).state(), v1::TASK_STATE_CANCELLED);
+  });
+}
+
+TEST_F(ClientTest, ABadRequestFailsOnlyItsOwnTaskWithTheServersMessage) {
+  run([&]() -> Task<void> {
+    auto good = client_.create_task("echo", args(R"({"value": 1})"));
+    auto bad = client_.create_task("slep", args(R"({"seconds": 1})"));
+    EXPECT_EQ((co_await good).number_value(), 1);
+    try {
+      co_await bad;
+      ADD_FAILURE() << "should have thrown";
+    } catch (const RequestRejected& error) {
+      EXPECT_EQ(error.code(), grpc::StatusCode::INVALID_ARGUMENT);
+      EXPECT_EQ(error.details().rfind("tasks[0].kind: unknown kind 'slep'", 0), 0u)
+          << error.details();
+    }
+  });
+}
+
+TEST_F(ClientTest, RunCreatesAndAwaitsInOneCall) {
+  run([&]() -> Task<void> {
+    Value result = co_await client_.run("wait_random", args(R"({"max_delay": 0.1})"));
+    EXPECT_GE(result.number_value(), 0.0);
+    EXPECT_LE(result.number_value(), 0.1);
+  });
+}
+
+TEST_F(ClientTest, TenThousandRemoteTasksCompleteTogether) {
+  run([&]() -> Task<void> {
+    std::vector<TaskHandle<Value>> tasks;
+    for (int i = 0; i < 10'000; ++i)
+      tasks.push_back(client_.create_task("sleep", args(R"({"seconds": 1})")).handle());
+    auto start = std::chrono::steady_clock::now();
+    auto results = co_await gather(std::move(tasks));
+    EXPECT_EQ(results.size(), 10'000u);
+    EXPECT_LT(seconds_since(start), 5.0);
+  });
+}
+
+TEST(ClientWithoutServer, AnUnreachableServerIsServerUnavailable) {
+  EventLoop loop;
+  ClientOptions options;
+  options.target = "127.0.0.1:1";
+  options.initial_backoff = 10ms;
+  options.call_timeout = 5s;
+  Client client(loop, options);
+  auto body = [&]() -> Task<void> {
+    EXPECT_THROW(co_await client.get("01ARZ3NDEKTSV4RRFFQ69G5FAV"), ServerUnavailable);
+  };
+  loop.run(body());
+}
+
+}  // namespace
+}  // namespace taskwire::client
