@@ -335,13 +335,14 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
     if (post) loop_.post([shared = shared_] { shared->deliver(); });
     StartRead(&message_);
   }
+  // The reader belongs to the coroutine that awaits `done`, and gRPC
+  // touches it no more once this returns.
   void OnDone(const grpc::Status& status) override {
     loop_.post([shared = shared_, status] {
       shared->deliver();
       shared->status = status;
       shared->done.set();
     });
-    delete this;
   }
 
  private:
@@ -358,7 +359,7 @@ Task<grpc::Status> Client::Impl::stream_completions(v1::AsCompletedRequest reque
                                                     std::function<void(const v1::Task&)> on_task) {
   auto shared = std::make_shared<CompletionReader::Shared>();
   shared->on_task = std::move(on_task);
-  auto* reader = new CompletionReader(loop_, shared);
+  auto reader = std::make_unique<CompletionReader>(loop_, shared);
   reader->start(stub_.get(), request);
   bool cancelled = false;
   try {

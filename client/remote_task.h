@@ -48,6 +48,14 @@ class RemoteTask {
 
   // The server's id; empty until the creation call has answered.
   const std::string& id() const noexcept { return state_->id; }
+  // The server's id, once the creation call has answered; throws what the
+  // creation failed with.
+  Task<std::string> created_id() const {
+    std::shared_ptr<detail::RemoteState> state = state_;
+    co_await state->created.wait();
+    if (state->creation_error) std::rethrow_exception(state->creation_error);
+    co_return state->id;
+  }
   bool done() const noexcept { return follower_.done(); }
   // Asks the server to cancel the task; false if it has already finished.
   bool cancel() const { return follower_.cancel(); }

@@ -14,6 +14,7 @@
 #include "core/event_loop.h"
 #include "core/task.h"
 #include "server/call_counter.h"
+#include "server/sent.h"
 
 namespace taskwire::server {
 
@@ -26,8 +27,8 @@ namespace taskwire::server {
 template <typename Message>
 class StreamCall final : public grpc::ServerWriteReactor<Message> {
  public:
-  // Queues one message; completes with false once the stream is broken.
-  using Emit = std::function<Task<bool>(const Message&)>;
+  // Queues one message; gives false once the stream is broken.
+  using Emit = std::function<Sent(const Message&)>;
 
   // `handler` is called on the loop with an Emit and returns a
   // Task<grpc::Status>.
@@ -86,17 +87,34 @@ class StreamCall final : public grpc::ServerWriteReactor<Message> {
 
   explicit StreamCall(EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {}
 
-  Task<bool> emit(const Message& message) {
+  Sent emit(const Message& message) {
+    {
+      std::lock_guard lock(shared_->mutex);
+      if (shared_->broken) return Sent(false);
+      if (shared_->queue.size() < kQueueLimit) {
+        push(message);
+        return Sent(true);
+      }
+    }
+    return Sent(emit_when_room(message));
+  }
+
+  // Caller holds the mutex and has checked for room.
+  void push(const Message& message) {
+    shared_->queue.push_back(message);
+    if (!shared_->writing) {
+      shared_->writing = true;
+      this->StartWrite(&shared_->queue.front());
+    }
+  }
+
+  Task<bool> emit_when_room(Message message) {
     for (;;) {
       {
         std::lock_guard lock(shared_->mutex);
         if (shared_->broken) co_return false;
         if (shared_->queue.size() < kQueueLimit) {
-          shared_->queue.push_back(message);
-          if (!shared_->writing) {
-            shared_->writing = true;
-            this->StartWrite(&shared_->queue.front());
-          }
+          push(message);
           co_return true;
         }
         shared_->waiting_for_room = true;

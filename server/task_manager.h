@@ -15,6 +15,7 @@
 #include "core/task.h"
 #include "server/kind.h"
 #include "server/limits.h"
+#include "server/sent.h"
 #include "server/task_id.h"
 #include "server/task_record.h"
 #include "server/task_store.h"
@@ -30,10 +31,10 @@ namespace taskwire::server {
 class TaskManager {
  public:
   using Status = grpc::Status;
-  // Sends one message of a server stream; completes with false once the
-  // stream is gone.
+  // Sends one message of a server stream; gives false once the stream is
+  // gone.
   template <typename Message>
-  using Emit = std::function<Task<bool>(const Message&)>;
+  using Emit = std::function<Sent(const Message&)>;
 
   TaskManager(EventLoop& loop, const KindRegistry& kinds, TaskStore& store, Limits limits,
               std::uint64_t seed);

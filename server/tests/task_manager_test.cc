@@ -430,9 +430,9 @@ TEST_F(TaskManagerTest, AsCompletedEmitsInCompletionOrder) {
           (co_await create("sleep", "{\"seconds\": " + std::to_string(seconds) + "}")).id());
     }
     std::vector<std::string> order;
-    auto status = co_await manager().as_completed(req, [&](const v1::Task& task) -> Task<bool> {
+    auto status = co_await manager().as_completed(req, [&](const v1::Task& task) {
       order.push_back(task.id());
-      co_return true;
+      return Sent(true);
     });
     EXPECT_TRUE(status.ok());
     EXPECT_EQ(order, (std::vector<std::string>{req.ids(1), req.ids(2), req.ids(0)}));
@@ -444,11 +444,10 @@ TEST_F(TaskManagerTest, WatchersSeeEachStateChangeOfMatchingTasks) {
     std::vector<std::pair<v1::TaskState, v1::TaskState>> seen;
     v1::WatchTasksRequest req;
     req.set_kind("echo");
-    auto watch = v_.loop().create_task(
-        manager().watch_tasks(req, [&](const v1::TaskEvent& event) -> Task<bool> {
-          seen.emplace_back(event.previous_state(), event.task().state());
-          co_return true;
-        }));
+    auto watch = v_.loop().create_task(manager().watch_tasks(req, [&](const v1::TaskEvent& event) {
+      seen.emplace_back(event.previous_state(), event.task().state());
+      return Sent(true);
+    }));
     co_await sleep(0s);
     co_await create("sleep", R"({"seconds": 1})");  // Not watched.
     co_await await((co_await create("echo", R"({"value": 1})")).id());

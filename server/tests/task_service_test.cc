@@ -163,8 +163,10 @@ TEST_F(TaskServiceTest, EveryRpcAnswersAndRejectsBadInputNamingTheField) {
     v1::CreateTasksRequest batch;
     batch.add_tasks()->set_kind("echo");
     v1::CreateTasksResponse created;
-    expect(stub_->CreateTasks(&c1, batch, &created), grpc::StatusCode::INVALID_ARGUMENT, "tasks[0].args:");
-    (*batch.mutable_tasks(0)->mutable_args()->mutable_struct_value()->mutable_fields())["value"].set_bool_value(true);
+    expect(stub_->CreateTasks(&c1, batch, &created), grpc::StatusCode::INVALID_ARGUMENT,
+           "tasks[0].args:");
+    (*batch.mutable_tasks(0)->mutable_args()->mutable_struct_value()->mutable_fields())["value"]
+        .set_bool_value(true);
     ASSERT_TRUE(stub_->CreateTasks(&c2, batch, &created).ok());
     EXPECT_EQ(created.tasks_size(), 1);
   }
@@ -195,7 +197,8 @@ TEST_F(TaskServiceTest, EveryRpcAnswersAndRejectsBadInputNamingTheField) {
     v1::AwaitTaskResponse awaited;
     await.set_id(task.id());
     await.mutable_wait_timeout()->set_seconds(-1);
-    expect(stub_->AwaitTask(&c1, await, &awaited), grpc::StatusCode::INVALID_ARGUMENT, "wait_timeout:");
+    expect(stub_->AwaitTask(&c1, await, &awaited), grpc::StatusCode::INVALID_ARGUMENT,
+           "wait_timeout:");
     await.clear_wait_timeout();
     await.set_id(unknown);
     expect(stub_->AwaitTask(&c2, await, &awaited), grpc::StatusCode::NOT_FOUND, "id:");
@@ -210,7 +213,8 @@ TEST_F(TaskServiceTest, EveryRpcAnswersAndRejectsBadInputNamingTheField) {
     run.mutable_task()->set_kind("nope");
     expect(stub_->RunTask(&c1, run, &ran), grpc::StatusCode::INVALID_ARGUMENT, "task.kind:");
     run.mutable_task()->set_kind("fail");
-    (*run.mutable_task()->mutable_args()->mutable_struct_value()->mutable_fields())["message"].set_string_value("x");
+    (*run.mutable_task()->mutable_args()->mutable_struct_value()->mutable_fields())["message"]
+        .set_string_value("x");
     ASSERT_TRUE(stub_->RunTask(&c2, run, &ran).ok());
     EXPECT_EQ(ran.task().state(), v1::TASK_STATE_FAILED);
   }
