@@ -13,9 +13,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
+ClientOptions options_for(const std::string& target) {
+  ClientOptions options;
+  options.target = target;
+  return options;
+}
+
 class BlockingClientTest : public ::testing::Test {
  protected:
-  BlockingClientTest() : client_(ClientOptions{.target = server_.target()}) {}
+  BlockingClientTest() : client_(options_for(server_.target())) {}
   testing::TaskwiredProcess server_;
   BlockingClient client_;
 };

@@ -18,6 +18,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
+ClientOptions options_for(const std::string& target) {
+  ClientOptions options;
+  options.target = target;
+  return options;
+}
+
 Value args(const std::string& json) { return json_value(json); }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -26,7 +32,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 class ClientTest : public ::testing::Test {
  protected:
-  ClientTest() : client_(loop_, ClientOptions{.target = server_.target()}) {}
+  ClientTest() : client_(loop_, options_for(server_.target())) {}
   ~ClientTest() override { EXPECT_EQ(server_.stop(), 0); }
 
   template <typename F>
