@@ -39,11 +39,6 @@ v1::TaskError make_error(std::string type, std::string message) {
   return error;
 }
 
-bool is_final(v1::TaskState state) {
-  return state == v1::TASK_STATE_SUCCEEDED || state == v1::TASK_STATE_FAILED ||
-         state == v1::TASK_STATE_CANCELLED;
-}
-
 grpc::Status check_states(const google::protobuf::RepeatedField<int>& states, std::uint32_t* mask) {
   *mask = 0;
   for (int i = 0; i < states.size(); ++i) {
