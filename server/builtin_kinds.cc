@@ -77,8 +77,10 @@ class SleepKind final : public Kind {
     if (auto error = check_object(args, name(), {"seconds"})) return error;
     return check_seconds(args, "seconds");
   }
-  Task<Value> run(Value args, TaskContext) override {
-    co_await sleep(to_duration(args.struct_value().fields().at("seconds").number_value()));
+  Task<Value> run(Value args, const TaskContext&) override {
+    Duration duration = to_duration(args.struct_value().fields().at("seconds").number_value());
+    args = Value();  // A sleeping task should not hold its parsed arguments.
+    co_await sleep(duration);
     Value null;
     null.set_null_value(google::protobuf::NULL_VALUE);
     co_return null;
@@ -93,8 +95,9 @@ class WaitRandomKind final : public Kind {
     if (auto error = check_object(args, name(), {"max_delay"})) return error;
     return check_seconds(args, "max_delay");
   }
-  Task<Value> run(Value args, TaskContext) override {
+  Task<Value> run(Value args, const TaskContext&) override {
     double max_delay = args.struct_value().fields().at("max_delay").number_value();
+    args = Value();
     double delay = std::uniform_real_distribution<double>(0.0, max_delay)(random_);
     co_await sleep(to_duration(delay));
     co_return number(delay);
@@ -110,7 +113,7 @@ class EchoKind final : public Kind {
   std::optional<std::string> validate(const Value& args) const override {
     return check_object(args, name(), {"value"});
   }
-  Task<Value> run(Value args, TaskContext) override {
+  Task<Value> run(Value args, const TaskContext&) override {
     co_return std::move((*args.mutable_struct_value()->mutable_fields())["value"]);
   }
 };
@@ -128,7 +131,7 @@ class FailKind final : public Kind {
     }
     return std::nullopt;
   }
-  Task<Value> run(Value args, TaskContext) override {
+  Task<Value> run(Value args, const TaskContext&) override {
     const auto& fields = args.struct_value().fields();
     std::string type = fields.contains("type") ? fields.at("type").string_value() : "TaskFailure";
     throw TaskFailure(type.empty() ? "TaskFailure" : type, fields.at("message").string_value());

@@ -48,8 +48,8 @@ class Kind {
   // field (as "args.<field>") breaks which rule.
   virtual std::optional<std::string> validate(const Value& args) const = 0;
   // Runs the task on the server's loop. Cancellation arrives as
-  // CancelledError at a suspension point.
-  virtual Task<Value> run(Value args, TaskContext context) = 0;
+  // CancelledError at a suspension point. `context` outlives the run.
+  virtual Task<Value> run(Value args, const TaskContext& context) = 0;
 };
 
 class KindRegistry {
