@@ -11,15 +11,12 @@ namespace taskwire {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::fail_after;
 using testing::loop;
+using testing::sleep_then;
 using testing::VirtualLoop;
 
 Task<int> await_task(TaskHandle<int> t) { co_return co_await t; }
-
-Task<int> sleep_then(Duration d, int v) {
-  co_await sleep(d);
-  co_return v;
-}
 
 TEST(Cancellation, CancelBeforeTheFirstStepMeansTheBodyNeverRuns) {
   VirtualLoop v;

@@ -13,18 +13,10 @@ namespace taskwire {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::fail_after;
 using testing::loop;
+using testing::sleep_then;
 using testing::VirtualLoop;
-
-Task<int> sleep_then(Duration d, int v) {
-  co_await sleep(d);
-  co_return v;
-}
-
-Task<int> fail_after(Duration d, std::string message) {
-  co_await sleep(d);
-  throw std::runtime_error(message);
-}
 
 TEST(Gather, TwoSleepsOfTwoAndOneSecondsTakeTwoSecondsNotThree) {
   VirtualLoop v;

@@ -1,9 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <stdexcept>
+#include <string>
 
 #include "core/clock.h"
 #include "core/event_loop.h"
+#include "core/sleep.h"
 
 namespace taskwire::testing {
 
@@ -26,5 +29,20 @@ class VirtualLoop {
 };
 
 inline EventLoop& loop() { return *EventLoop::current(); }
+
+// Sleeps, then returns `value`.
+inline Task<int> sleep_then(Duration delay, int value) {
+  co_await sleep(delay);
+  co_return value;
+}
+
+// Sleeps, then fails with std::runtime_error(message). (Overloads, not a
+// defaulted string: GCC 12 mishandles defaulted class arguments in calls
+// made inside coroutines.)
+inline Task<int> fail_after(Duration delay, std::string message) {
+  co_await sleep(delay);
+  throw std::runtime_error(message);
+}
+inline Task<int> fail_after(Duration delay) { return fail_after(delay, "failed"); }
 
 }  // namespace taskwire::testing

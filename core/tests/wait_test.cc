@@ -16,18 +16,10 @@ namespace taskwire {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::fail_after;
 using testing::loop;
+using testing::sleep_then;
 using testing::VirtualLoop;
-
-Task<int> sleep_then(Duration d, int v) {
-  co_await sleep(d);
-  co_return v;
-}
-
-Task<int> fail_after(Duration d) {
-  co_await sleep(d);
-  throw std::runtime_error("failed");
-}
 
 std::vector<TaskHandle<int>> start(std::vector<Task<int>> coros) {
   std::vector<TaskHandle<int>> tasks;
