@@ -148,6 +148,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     request.mutable_task()->set_name(options.name);
     request.mutable_task()->mutable_labels()->insert(options.labels.begin(), options.labels.end());
     if (options.timeout) set_duration(*options.timeout, request.mutable_task()->mutable_timeout());
+    request.set_view(v1::TASK_VIEW_OUTCOME);
     v1::AwaitTaskResponse response = co_await unary(
         static_cast<AsyncMethod<v1::RunTaskRequest, v1::AwaitTaskResponse>>(&Async::RunTask),
         std::move(request), false, std::nullopt);
@@ -176,6 +177,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   Task<void> send(std::vector<Pending> chunk) {
     v1::CreateTasksRequest request;
     for (auto& pending : chunk) *request.add_tasks() = pending.request;
+    request.set_view(v1::TASK_VIEW_OUTCOME);
     std::exception_ptr error;
     v1::CreateTasksResponse response;
     try {
@@ -227,6 +229,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     for (int attempt = 1; !by_id.empty(); ++attempt) {
       v1::AsCompletedRequest request;
       for (const auto& [id, state] : by_id) request.add_ids(id);
+      request.set_view(v1::TASK_VIEW_OUTCOME);
       grpc::Status status =
           co_await stream_completions(std::move(request), [&](const v1::Task& task) {
             auto it = by_id.find(task.id());

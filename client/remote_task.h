@@ -63,7 +63,9 @@ class RemoteTask {
   // (gather, wait, wait_for, as_completed, TaskGroup), where it mixes with
   // local tasks. Cancelling it cancels the remote task.
   const TaskHandle<Value>& handle() const noexcept { return follower_; }
-  // The task's record once it has finished (state, result or error, times).
+  // The task's outcome once it has finished, as the server's OUTCOME view
+  // gives it: id, state, attempt, and result or error (Client::get has the
+  // rest).
   const std::optional<v1::Task>& record() const noexcept { return state_->final; }
 
   ShieldAwaiter<Value> operator co_await() const { return shield(follower_); }

@@ -113,4 +113,17 @@ grpc::Status check_id_count(std::size_t count, std::string_view field, const Lim
                           std::to_string(limits.max_ids_per_request) + " per request");
 }
 
+grpc::Status parse_view(int view, std::string_view field, v1::TaskView* out) {
+  if (view == v1::TASK_VIEW_UNSPECIFIED || view == v1::TASK_VIEW_FULL) {
+    *out = v1::TASK_VIEW_FULL;
+    return grpc::Status::OK;
+  }
+  if (view == v1::TASK_VIEW_OUTCOME) {
+    *out = v1::TASK_VIEW_OUTCOME;
+    return grpc::Status::OK;
+  }
+  return invalid(field, "unknown value " + std::to_string(view) +
+                            "; known values: TASK_VIEW_FULL (1), TASK_VIEW_OUTCOME (2)");
+}
+
 }  // namespace taskwire::server

@@ -35,6 +35,9 @@ grpc::Status parse_duration(const google::protobuf::Duration* duration, std::str
 
 grpc::Status parse_task_id(std::string_view text, std::string_view field, TaskId* out);
 
+// A request's `view` field: a known TaskView (UNSPECIFIED means FULL).
+grpc::Status parse_view(int view, std::string_view field, v1::TaskView* out);
+
 // The number of ids in a request against the limit.
 grpc::Status check_id_count(std::size_t count, std::string_view field, const Limits& limits);
 

@@ -160,13 +160,13 @@ grpc::Status TaskManager::lookup_all(const google::protobuf::RepeatedPtrField<st
   return Status::OK;
 }
 
-void TaskManager::fill(const std::vector<TaskId>& ids,
+void TaskManager::fill(const std::vector<TaskId>& ids, v1::TaskView view,
                        google::protobuf::RepeatedPtrField<v1::Task>* out) {
   out->Reserve(static_cast<int>(ids.size()));
   for (const TaskId& id : ids) {
     v1::Task* task = out->Add();
     if (TaskRecord* record = store_.find(id)) {
-      record->to_proto(task);
+      record->to_proto(task, view);
     } else {
       task->set_id(id.to_string());  // Evicted while the call waited.
     }
@@ -335,18 +335,21 @@ void TaskManager::notify(const TaskRecord& record, v1::TaskState previous) {
 
 Task<grpc::Status> TaskManager::create_task(const v1::CreateTaskRequest& request,
                                             v1::Task* response) {
-  return create_one(request, "", response);
+  TaskId id;
+  if (auto status = co_await create_one(request, "", &id); !status.ok()) co_return status;
+  store_.find(id)->to_proto(response);
+  co_return Status::OK;
 }
 
 Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
-                                           std::string_view prefix, v1::Task* response) {
+                                           std::string_view prefix, TaskId* id) {
   if (!accepting_)
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
   if (auto status = validate_create(request, kinds_, limits_, prefix); !status.ok())
     co_return status;
   if (!request.idempotency_key().empty()) {
     if (TaskRecord* existing = store_.find_by_idempotency_key(request.idempotency_key())) {
-      existing->to_proto(response);
+      *id = existing->id;
       co_return Status::OK;
     }
   }
@@ -356,11 +359,9 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
                          " unfinished tasks, its limit (--max-pending-tasks)");
   }
   TaskRecord& record = add_record(request);
-  TaskId id = record.id;
+  *id = record.id;
   co_await store_.commit(just(record));
-  TaskRecord* committed = store_.find(id);
-  start(*committed);
-  committed->to_proto(response);
+  start(*store_.find(*id));
   co_return Status::OK;
 }
 
@@ -370,6 +371,8 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
   if (auto status = check_id_count(request.tasks_size(), "tasks", limits_); !status.ok())
     co_return status;
+  v1::TaskView view;
+  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
   // Everything is checked before anything is created: all or nothing.
   std::unordered_set<std::string> new_keys;
   std::size_t to_create = 0;
@@ -408,7 +411,7 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
   for (const TaskRecord* record : created) created_ids.push_back(record->id);
   co_await store_.commit(std::move(created));
   for (const TaskId& id : created_ids) start(*store_.find(id));
-  fill(ids, response->mutable_tasks());
+  fill(ids, view, response->mutable_tasks());
   co_return Status::OK;
 }
 
@@ -457,14 +460,21 @@ Task<grpc::Status> TaskManager::await_task(const v1::AwaitTaskRequest& request,
       !status.ok()) {
     co_return status;
   }
-  TaskId id = record->id;
-  if (!record->finished() && limit != Duration::zero()) {
+  v1::TaskView view;
+  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
+  co_return co_await await_one(record->id, limit, view, response);
+}
+
+Task<grpc::Status> TaskManager::await_one(TaskId id, std::optional<Duration> limit,
+                                          v1::TaskView view, v1::AwaitTaskResponse* response) {
+  TaskRecord* record = store_.find(id);
+  if (record != nullptr && !record->finished() && limit != Duration::zero()) {
     co_await taskwire::wait(just(record->runner), WaitOptions{ReturnWhen::kAllCompleted, limit, 0});
+    record = store_.find(id);
   }
-  record = store_.find(id);
   if (record == nullptr)
     co_return Status(StatusCode::NOT_FOUND, "id: task was evicted while awaited");
-  record->to_proto(response->mutable_task());
+  record->to_proto(response->mutable_task(), view);
   response->set_done(record->finished());
   co_return Status::OK;
 }
@@ -478,13 +488,12 @@ Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
       !status.ok()) {
     co_return status;
   }
-  v1::Task created;
-  if (auto status = co_await create_one(request.task(), "task.", &created); !status.ok())
+  v1::TaskView view;
+  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
+  TaskId id;
+  if (auto status = co_await create_one(request.task(), "task.", &id); !status.ok())
     co_return status;
-  v1::AwaitTaskRequest await;
-  await.set_id(created.id());
-  if (request.has_wait_timeout()) *await.mutable_wait_timeout() = request.wait_timeout();
-  co_return co_await await_task(await, response);
+  co_return co_await await_one(id, limit, view, response);
 }
 
 Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
@@ -497,6 +506,8 @@ Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
       !status.ok()) {
     co_return status;
   }
+  v1::TaskView view;
+  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
   const std::vector<TaskId> ids = ids_of(records);
   const bool stop_on_failure = !request.return_exceptions();
   std::optional<TaskId> first_failure;
@@ -530,7 +541,7 @@ Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
       }
     }
   }
-  fill(ids, response->mutable_tasks());
+  fill(ids, view, response->mutable_tasks());
   if (first_failure) response->set_first_failure_id(first_failure->to_string());
   response->set_done(first_failure.has_value() || !timed_out);
   co_return Status::OK;
@@ -555,6 +566,8 @@ Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitRes
       !status.ok()) {
     co_return status;
   }
+  v1::TaskView view;
+  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
   ReturnWhen return_when = when == v1::RETURN_WHEN_FIRST_COMPLETED   ? ReturnWhen::kFirstCompleted
                            : when == v1::RETURN_WHEN_FIRST_EXCEPTION ? ReturnWhen::kFirstException
                                                                      : ReturnWhen::kAllCompleted;
@@ -579,7 +592,7 @@ Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitRes
     if (record != nullptr && !record->finished()) {
       response->add_pending_ids(id.to_string());
     } else if (record != nullptr) {
-      record->to_proto(response->add_done());
+      record->to_proto(response->add_done(), view);
     }
   }
   co_return Status::OK;
@@ -596,11 +609,13 @@ Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& reque
       !status.ok()) {
     co_return status;
   }
+  v1::TaskView view;
+  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
   std::vector<TaskRecord*> running;
   std::vector<v1::Task> already;
   for (TaskRecord* record : records) {
     if (record->finished()) {
-      record->to_proto(&already.emplace_back());
+      record->to_proto(&already.emplace_back(), view);
     } else {
       running.push_back(record);
     }
@@ -627,7 +642,7 @@ Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& reque
     }
     TaskRecord* record = store_.find(id_of_runner.at(done.state()));
     if (record == nullptr) continue;
-    record->to_proto(&task);
+    record->to_proto(&task, view);
     if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
   }
   co_return Status::OK;

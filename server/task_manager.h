@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,9 +68,13 @@ class TaskManager {
   Status lookup(const std::string& text, const std::string& field, TaskRecord** out);
   Status lookup_all(const google::protobuf::RepeatedPtrField<std::string>& ids,
                     std::vector<TaskRecord*>* out);
-  // CreateTask, naming fields with `prefix` (RunTask's is "task.").
+  // CreateTask, naming fields with `prefix` (RunTask's is "task."): the
+  // id of the task created, or found by its idempotency key.
   Task<Status> create_one(const v1::CreateTaskRequest& request, std::string_view prefix,
-                          v1::Task* response);
+                          TaskId* id);
+  // AwaitTask, once the request is checked.
+  Task<Status> await_one(TaskId id, std::optional<Duration> limit, v1::TaskView view,
+                         v1::AwaitTaskResponse* response);
   TaskRecord& add_record(const v1::CreateTaskRequest& request);
   void start(TaskRecord& record);
   Task<void> run(TaskRecord& record);
@@ -80,7 +85,8 @@ class TaskManager {
   void schedule_sweep();
   void sweep();
   std::int64_t wall_now_nanos() const;
-  void fill(const std::vector<TaskId>& ids, google::protobuf::RepeatedPtrField<v1::Task>* out);
+  void fill(const std::vector<TaskId>& ids, v1::TaskView view,
+            google::protobuf::RepeatedPtrField<v1::Task>* out);
 
   EventLoop& loop_;
   const KindRegistry& kinds_;

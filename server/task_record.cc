@@ -15,15 +15,16 @@ const std::string& TaskRecord::idempotency_key() const {
   return extras ? extras->idempotency_key : kNone;
 }
 
-void TaskRecord::to_proto(v1::Task* task) const {
+void TaskRecord::to_proto(v1::Task* task, v1::TaskView view) const {
   task->Clear();
   task->set_id(id.to_string());
-  task->set_kind(kind);
-  if (!args.empty()) task->mutable_args()->ParseFromString(args);
   task->set_state(state);
   if (state == v1::TASK_STATE_SUCCEEDED) task->mutable_result()->ParseFromString(result);
   if (error) *task->mutable_error() = *error;
   task->set_attempt(attempt);
+  if (view == v1::TASK_VIEW_OUTCOME) return;
+  task->set_kind(kind);
+  if (!args.empty()) task->mutable_args()->ParseFromString(args);
   set_time(create_unix_nanos, task->mutable_create_time());
   if (start_unix_nanos != 0) set_time(start_unix_nanos, task->mutable_start_time());
   if (finish_unix_nanos != 0) set_time(finish_unix_nanos, task->mutable_finish_time());

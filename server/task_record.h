@@ -49,8 +49,8 @@ struct TaskRecord {
            state == v1::TASK_STATE_CANCELLED;
   }
   const std::string& idempotency_key() const;
-  // The record as the wire API shows it.
-  void to_proto(v1::Task* task) const;
+  // The record as the wire API shows it, in full or only its outcome.
+  void to_proto(v1::Task* task, v1::TaskView view = v1::TASK_VIEW_FULL) const;
 };
 
 }  // namespace taskwire::server

@@ -10,7 +10,7 @@
 //
 //   load_client --target 127.0.0.1:PORT --rpc echo --in-flight 64
 //               [--duration 5] [--warmup 1] [--threads 1] [--payload x]
-//               [--label NAME] [--server-pid PID]
+//               [--label NAME] [--server-pid PID] [--view outcome|full]
 //
 // With --server-pid, the server's CPU time (utime + stime from /proc) over
 // the measured window is reported too, as is the client's own.
@@ -189,6 +189,7 @@ int main(int argc, char** argv) try {
   std::string payload = "x";
   std::string label;
   long server_pid = 0;
+  std::string view = "outcome";
   app.option_defaults()->always_capture_default();
   app.add_option("--target", target, "host:port")->required();
   app.add_option("--rpc", rpc, "echo or runtask")->check(CLI::IsMember({"echo", "runtask"}));
@@ -200,6 +201,8 @@ int main(int argc, char** argv) try {
   app.add_option("--payload", payload, "Echoed bytes / RunTask args.value");
   app.add_option("--label", label, "Name in the output (default: the rpc)");
   app.add_option("--server-pid", server_pid, "Also report this process's CPU time");
+  app.add_option("--view", view, "RunTask's answer: the task's outcome or all of it")
+      ->check(CLI::IsMember({"outcome", "full"}));
   CLI11_PARSE(app, argc, argv);
   if (label.empty()) label = rpc;
   if (in_flight < threads) throw std::runtime_error("need --in-flight >= --threads");
@@ -216,6 +219,7 @@ int main(int argc, char** argv) try {
   echo_request.set_data(payload);
   tv1::RunTaskRequest run_request;
   run_request.mutable_task()->set_kind("echo");
+  run_request.set_view(view == "full" ? tv1::TASK_VIEW_FULL : tv1::TASK_VIEW_OUTCOME);
   (*run_request.mutable_task()->mutable_args()->mutable_struct_value()->mutable_fields())["value"]
       .set_string_value(payload);
 

@@ -1,14 +1,16 @@
 // taskwired's task figures, driven through its wire API (sync stubs):
 //
 //   task_load create-gather --target T [--tasks 100000] [--batch 10000]
-//                           [--seconds 2.0] [--server-pid PID]
+//                           [--seconds 2.0] [--server-pid PID] [--view outcome|full]
 //     Creates `tasks` sleep tasks with CreateTasks, `batch` per call, one
 //     call after another, then sends one Gather over all their ids, and once
-//     it answers the same Gather again (all finished: its cost alone).
+//     it answers the same Gather again in the full view (all finished: its
+//     cost alone, and the tasks' times). `--view` is the view of the
+//     CreateTasks answers and of the timed Gather (default outcome).
 //     Prints one JSON line of timings (see docs/benchmarks-server.md).
 //
 //   task_load memory --target T --server-pid PID [--tasks 1000000]
-//                    [--batch 100000] [--seconds 3600] [--settle 2]
+//                    [--batch 100000] [--seconds 3600] [--settle 2] [--view ...]
 //     Reads the server's VmRSS, creates `tasks` sleep tasks that stay pending,
 //     reads VmRSS after each batch and, once it has settled, again; prints
 //     one JSON line with the RSS figures and bytes per task.
@@ -82,8 +84,9 @@ T quantile(const std::vector<T>& sorted, double q) {
   return sorted[std::min(rank, sorted.size() - 1)];
 }
 
-v1::CreateTasksRequest sleep_batch(long count, double seconds) {
+v1::CreateTasksRequest sleep_batch(long count, double seconds, v1::TaskView view) {
   v1::CreateTasksRequest request;
+  request.set_view(view);
   request.mutable_tasks()->Reserve(static_cast<int>(count));
   for (long i = 0; i < count; ++i) {
     v1::CreateTaskRequest* task = request.add_tasks();
@@ -121,10 +124,11 @@ struct Created {
   std::vector<long> rss_kb;                  // Per batch, if a pid was given.
 };
 
-Created create_all(v1::TaskService::Stub& stub, long tasks, long batch, double seconds, long pid) {
+Created create_all(v1::TaskService::Stub& stub, long tasks, long batch, double seconds, long pid,
+                   v1::TaskView view) {
   Created out;
   out.ids.reserve(tasks);
-  v1::CreateTasksRequest full = sleep_batch(std::min(batch, tasks), seconds);
+  v1::CreateTasksRequest full = sleep_batch(std::min(batch, tasks), seconds, view);
   out.first_sent = Steady::now();
   out.first_sent_wall = System::now();
   for (long done = 0; done < tasks;) {
@@ -132,7 +136,7 @@ Created create_all(v1::TaskService::Stub& stub, long tasks, long batch, double s
     v1::CreateTasksRequest partial;
     const v1::CreateTasksRequest* request = &full;
     if (n != full.tasks_size()) {
-      partial = sleep_batch(n, seconds);
+      partial = sleep_batch(n, seconds, view);
       request = &partial;
     }
     grpc::ClientContext context;
@@ -155,6 +159,11 @@ struct Options {
   long batch = 0;
   double seconds = 0;
   double settle = 2.0;
+  std::string view = "outcome";
+
+  v1::TaskView task_view() const {
+    return view == "full" ? v1::TASK_VIEW_FULL : v1::TASK_VIEW_OUTCOME;
+  }
 };
 
 int create_gather(const Options& options) {
@@ -166,13 +175,14 @@ int create_gather(const Options& options) {
   auto stub = connect(target);
   const double cpu0 = pid > 0 ? process_cpu_seconds(pid) : -1;
 
-  Created created = create_all(*stub, tasks, batch, seconds, pid);
+  Created created = create_all(*stub, tasks, batch, seconds, pid, options.task_view());
   const double cpu_created = pid > 0 ? process_cpu_seconds(pid) : -1;
   const Steady::time_point last_answer = created.answered.back();
 
   v1::GatherRequest gather;
   gather.mutable_ids()->Reserve(static_cast<int>(created.ids.size()));
   for (const auto& id : created.ids) gather.add_ids(id);
+  gather.set_view(options.task_view());
   grpc::ClientContext context;
   context.set_deadline(System::now() + std::chrono::seconds(300));
   v1::GatherResponse response;
@@ -182,7 +192,9 @@ int create_gather(const Options& options) {
   const System::time_point gather_answered_wall = System::now();
   const double cpu_end = pid > 0 ? process_cpu_seconds(pid) : -1;
 
-  // The same Gather again, all tasks now finished: what answering it costs
+  // The same Gather again, all tasks now finished, in the full view: what
+  // answering it costs without any waiting, and the tasks' times.
+  gather.set_view(v1::TASK_VIEW_FULL);
   // (building, sending and receiving 100,000 tasks) without any waiting.
   grpc::ClientContext again_context;
   again_context.set_deadline(System::now() + std::chrono::seconds(300));
@@ -203,6 +215,8 @@ int create_gather(const Options& options) {
   long not_succeeded = 0;
   for (const v1::Task& task : response.tasks()) {
     if (task.state() != v1::TASK_STATE_SUCCEEDED) ++not_succeeded;
+  }
+  for (const v1::Task& task : again.tasks()) {
     std::int64_t c = unix_nanos(task.create_time());
     std::int64_t s = unix_nanos(task.start_time());
     std::int64_t f = unix_nanos(task.finish_time());
@@ -235,7 +249,7 @@ int create_gather(const Options& options) {
       "\"client_wall_skew_first_create_ms\": %.3f, "
       "\"server_cpu_create_s\": %.3f, \"server_cpu_total_s\": %.3f, "
       "\"finished_gather_call_s\": %.4f, \"finished_gather_server_cpu_s\": %.3f, "
-      "\"gather_response_bytes\": %zu}\n",
+      "\"gather_response_bytes\": %zu, \"view\": \"%s\", \"timed_gather_response_bytes\": %zu}\n",
       tasks, batch, seconds, not_succeeded, create_s, static_cast<double>(tasks) / create_s,
       slowest_batch, seconds_between(created.first_sent, gather_answered),
       s(unix_nanos(gather_answered_wall) - max_create),
@@ -245,7 +259,7 @@ int create_gather(const Options& options) {
       quantile(lateness, 0.99) / 1e6, lateness.back() / 1e6, quantile(start_delay, 0.5) / 1e6,
       start_delay.back() / 1e6, (min_create - unix_nanos(created.first_sent_wall)) / 1e6,
       pid > 0 ? cpu_created - cpu0 : -1.0, pid > 0 ? cpu_end - cpu0 : -1.0, regather_s,
-      regather_cpu, again.ByteSizeLong());
+      regather_cpu, again.ByteSizeLong(), options.view.c_str(), response.ByteSizeLong());
   return not_succeeded == 0 ? 0 : 3;
 }
 
@@ -260,7 +274,7 @@ int memory(const Options& options) {
   const long rss_before = status_kb(pid, "VmRSS");
   const double cpu0 = process_cpu_seconds(pid);
 
-  Created created = create_all(*stub, tasks, batch, seconds, pid);
+  Created created = create_all(*stub, tasks, batch, seconds, pid, options.task_view());
   const double create_s = seconds_between(created.first_sent, created.answered.back());
   const double cpu_created = process_cpu_seconds(pid);
   // The runners take their first step (arm their timer) on the loop after
@@ -314,6 +328,8 @@ int main(int argc, char** argv) try {
     sub->add_option("--batch", o->batch, "Tasks per CreateTasks")->check(CLI::PositiveNumber);
     sub->add_option("--seconds", o->seconds, "Each sleep task's seconds")
         ->check(CLI::NonNegativeNumber);
+    sub->add_option("--view", o->view, "How much of each task the answers carry")
+        ->check(CLI::IsMember({"outcome", "full"}));
   }
   cg->add_option("--server-pid", gather.pid, "Also report the server's CPU time");
   mm->add_option("--server-pid", mem.pid, "The server, for its VmRSS")->required();

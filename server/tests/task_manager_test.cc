@@ -139,6 +139,70 @@ TEST_F(TaskManagerTest, GatherOfTwoAndOneSecondSleepsTakesTwoSeconds) {
   });
 }
 
+TEST_F(TaskManagerTest, TheOutcomeViewCarriesOnlyIdStateAttemptAndResultOrError) {
+  run([&]() -> Task<void> {
+    v1::GatherRequest gather;
+    gather.add_ids((co_await create("echo", R"({"value": "x"})")).id());
+    gather.add_ids((co_await create("fail", R"({"message": "no"})")).id());
+    gather.set_return_exceptions(true);
+    gather.set_view(v1::TASK_VIEW_OUTCOME);
+    v1::GatherResponse response;
+    auto status = co_await manager().gather(gather, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.tasks_size(), 2);
+    if (response.tasks_size() != 2) co_return;
+    const v1::Task& echoed = response.tasks(0);
+    EXPECT_EQ(echoed.id(), gather.ids(0));
+    EXPECT_EQ(echoed.state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(echoed.attempt(), 1u);
+    EXPECT_EQ(echoed.result().string_value(), "x");
+    EXPECT_TRUE(echoed.kind().empty());
+    EXPECT_FALSE(echoed.has_args());
+    EXPECT_FALSE(echoed.has_create_time());
+    EXPECT_FALSE(echoed.has_finish_time());
+    EXPECT_EQ(response.tasks(1).error().message(), "no");
+    EXPECT_FALSE(response.tasks(1).has_args());
+    // The full view, the default, still carries everything.
+    gather.clear_view();
+    v1::GatherResponse full;
+    co_await manager().gather(gather, &full);
+    EXPECT_EQ(full.tasks(0).kind(), "echo");
+    EXPECT_TRUE(full.tasks(0).has_finish_time());
+
+    v1::RunTaskRequest run_task;
+    *run_task.mutable_task() = request("echo", R"({"value": 2})");
+    run_task.set_view(v1::TASK_VIEW_OUTCOME);
+    v1::AwaitTaskResponse ran;
+    status = co_await manager().run_task(run_task, &ran);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(ran.done());
+    EXPECT_EQ(ran.task().result().number_value(), 2);
+    EXPECT_FALSE(ran.task().has_args());
+  });
+}
+
+TEST_F(TaskManagerTest, AnUnknownViewIsRefusedAndNothingIsCreated) {
+  run([&]() -> Task<void> {
+    v1::CreateTasksRequest batch;
+    *batch.add_tasks() = request("echo", R"({"value": 1})");
+    batch.set_view(static_cast<v1::TaskView>(7));
+    v1::CreateTasksResponse created;
+    auto status = co_await manager().create_tasks(batch, &created);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(),
+              "view: unknown value 7; known values: TASK_VIEW_FULL (1), TASK_VIEW_OUTCOME (2)");
+    EXPECT_EQ(store_.size(), 0u);
+
+    v1::RunTaskRequest run_task;
+    *run_task.mutable_task() = request("echo", R"({"value": 2})");
+    run_task.set_view(static_cast<v1::TaskView>(-1));
+    v1::AwaitTaskResponse ran;
+    status = co_await manager().run_task(run_task, &ran);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(store_.size(), 0u);
+  });
+}
+
 TEST_F(TaskManagerTest, GatherStopsAtTheFirstFailureAndTheOthersKeepRunning) {
   run([&]() -> Task<void> {
     v1::GatherRequest gather;

@@ -1139,6 +1139,41 @@ class GatherTest(ServerTestCase):
             self.client.Gather(pb.GatherRequest(ids=[task.id], wait_timeout=duration(-0.1)))
 
 
+class TaskViewTest(ServerTestCase):
+
+    def test_the_outcome_view_leaves_out_everything_but_id_state_attempt_and_outcome(self):
+        ok, failed = self.create_many(echo_task({"a": 1}), fail_task("no"))
+        gathered = self.client.Gather(pb.GatherRequest(
+            ids=[ok.id, failed.id], return_exceptions=True, view=pb.TASK_VIEW_OUTCOME))
+        first, second = gathered.tasks
+        self.assertEqual((first.id, first.state, first.attempt), (ok.id, SUCCEEDED, 1))
+        self.assertEqual(from_value(first.result), {"a": 1})
+        self.assertEqual(first.kind, "")
+        self.assertFalse(first.HasField("args"))
+        self.assertFalse(first.HasField("create_time"))
+        self.assertEqual(second.error.message, "no")
+
+    def test_create_tasks_and_run_task_answer_in_the_view_asked_for(self):
+        created = self.client.CreateTasks(pb.CreateTasksRequest(
+            tasks=[echo_task(1)], view=pb.TASK_VIEW_OUTCOME))
+        self.assertEqual(len(created.tasks[0].id), 26)
+        self.assertFalse(created.tasks[0].HasField("args"))
+        ran = self.client.RunTask(pb.RunTaskRequest(task=echo_task(2), view=pb.TASK_VIEW_OUTCOME))
+        self.assertEqual(from_value(ran.task.result), 2)
+        self.assertFalse(ran.task.HasField("create_time"))
+        full = self.client.RunTask(pb.RunTaskRequest(task=echo_task(3)))
+        self.assertEqual(full.task.kind, "echo")
+
+    def test_an_unknown_view_is_invalid_argument_and_creates_nothing(self):
+        before = len(self.client.ListTasks(pb.ListTasksRequest(page_size=1000)).tasks)
+        with self.assertRpcError(Code.INVALID_ARGUMENT, "view: unknown value 9"):
+            self.client.CreateTasks(pb.CreateTasksRequest(tasks=[echo_task(1)], view=9))
+        with self.assertRpcError(Code.INVALID_ARGUMENT, "view: unknown value 9"):
+            self.client.RunTask(pb.RunTaskRequest(task=echo_task(1), view=9))
+        self.assertEqual(len(self.client.ListTasks(pb.ListTasksRequest(page_size=1000)).tasks),
+                         before)
+
+
 class WaitTest(ServerTestCase):
 
     def wait(self, tasks, **fields):
