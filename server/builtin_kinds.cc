@@ -64,6 +64,12 @@ Duration to_duration(double seconds) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
 }
 
+Value null_value() {
+  Value null;
+  null.set_null_value(google::protobuf::NULL_VALUE);
+  return null;
+}
+
 Value number(double v) {
   Value value;
   value.set_number_value(v);
@@ -81,9 +87,7 @@ class SleepKind final : public Kind {
     Duration duration = to_duration(args.struct_value().fields().at("seconds").number_value());
     args = Value();  // A sleeping task should not hold its parsed arguments.
     co_await sleep(duration);
-    Value null;
-    null.set_null_value(google::protobuf::NULL_VALUE);
-    co_return null;
+    co_return null_value();
   }
 };
 

@@ -12,14 +12,16 @@
 #include <vector>
 
 #include "core/task.h"
+#include "server/task_id.h"
 
 namespace taskwire::server {
 
 using google::protobuf::Value;
 
-// What a running task knows about itself.
+// What a running task knows about itself. Held by the running task's frame
+// for as long as it runs, so kept small: the id's text is made on demand.
 struct TaskContext {
-  std::string id;
+  TaskId id;
   std::uint32_t attempt = 1;
 };
 

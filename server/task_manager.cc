@@ -82,9 +82,6 @@ std::vector<TaskRecord*> unique(const std::vector<TaskRecord*>& records) {
 
 // GCC 12 cannot keep an initializer list alive across a co_await, so
 // one-element vectors are built by a function call.
-std::vector<const TaskRecord*> just(const TaskRecord& record) {
-  return std::vector<const TaskRecord*>(1, &record);
-}
 std::vector<TaskHandle<void>> just(const TaskHandle<void>& runner) {
   return std::vector<TaskHandle<void>>(1, runner);
 }
@@ -213,10 +210,10 @@ Task<void> TaskManager::run(TaskRecord& record) {
     record.attempt = 1;
     record.start_unix_nanos = wall_now_nanos();
     notify(record, v1::TASK_STATE_PENDING);
-    co_await store_.commit(just(record));
+    co_await store_.commit_one(record);
     // Named, not a braced temporary: GCC 12 destroys a temporary class
     // argument of a coroutine call inside co_await twice.
-    TaskContext context{record.id.to_string(), record.attempt};
+    TaskContext context{record.id, record.attempt};
     try {
       Kind* kind = kinds_.find(record.kind);
       result = co_await kind->run(std::move(args), context);
@@ -228,7 +225,7 @@ Task<void> TaskManager::run(TaskRecord& record) {
   const v1::TaskState state = record.state;
   record.runner = {};
   // The record may be evicted once this suspends: touch it no more.
-  co_await store_.commit(just(record));
+  co_await store_.commit_one(record);
   if (state == v1::TASK_STATE_CANCELLED) throw CancelledError();
   if (state == v1::TASK_STATE_FAILED) throw TaskFailedMarker();
 }
@@ -360,7 +357,7 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
   }
   TaskRecord& record = add_record(request);
   *id = record.id;
-  co_await store_.commit(just(record));
+  co_await store_.commit_one(record);
   start(*store_.find(*id));
   co_return Status::OK;
 }
@@ -409,7 +406,7 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
   }
   std::vector<TaskId> created_ids;
   for (const TaskRecord* record : created) created_ids.push_back(record->id);
-  co_await store_.commit(std::move(created));
+  co_await store_.commit(created);
   for (const TaskId& id : created_ids) start(*store_.find(id));
   fill(ids, view, response->mutable_tasks());
   co_return Status::OK;

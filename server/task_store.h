@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -27,8 +28,14 @@ class TaskStore {
   virtual TaskRecord* find(const TaskId& id) = 0;
   virtual TaskRecord* find_by_idempotency_key(std::string_view key) = 0;
   virtual TaskRecord& insert(std::unique_ptr<TaskRecord> record) = 0;
-  // Records the current state of these records.
-  virtual Task<void> commit(std::vector<const TaskRecord*> records) = 0;
+  // Records the current state of these records (read before the first
+  // suspension: the caller may change them again at once).
+  virtual Task<void> commit(std::span<const TaskRecord* const> records) = 0;
+  // The same for one record; keeps the caller's coroutine frame small.
+  Task<void> commit_one(const TaskRecord& record) {
+    const TaskRecord* one[] = {&record};
+    co_await commit(one);
+  }
   // Forgets a finished task (retention ended); find() then returns null and
   // evicted() true, for a while.
   virtual void evict(const TaskId& id) = 0;
