@@ -20,6 +20,7 @@ PACKAGES=(
   libbenchmark-dev
   libcli11-dev
   libsqlite3-dev
+  libgoogle-perftools-dev # TCMalloc, linked into taskwired
   python3
   python3-grpcio
   python3-protobuf
