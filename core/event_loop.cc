@@ -80,8 +80,20 @@ void EventLoop::post(std::function<void()> fn) {
     posted_.push_back(std::move(fn));
     has_posted_.store(true, std::memory_order_relaxed);
     wake = idle_;
+    if (wake && poller_ != nullptr) {
+      // Under the mutex: the loop may be about to take the poller away.
+      poller_->wake();
+      return;
+    }
   }
   if (wake) post_cv_.notify_one();
+}
+
+void EventLoop::set_poller(Poller* poller) {
+  if (poller != nullptr && clock_->is_virtual())
+    throw InvalidStateError("set_poller: a poller needs a real-time loop");
+  std::lock_guard lock(post_mutex_);
+  poller_ = poller;
 }
 
 void EventLoop::run_until_done(detail::TaskStateBase& task) {
@@ -90,7 +102,11 @@ void EventLoop::run_until_done(detail::TaskStateBase& task) {
 }
 
 void EventLoop::run_once() {
-  if (ready_.empty()) wait_for_work();
+  if (poller_ != nullptr) {
+    poll_io();
+  } else if (ready_.empty()) {
+    wait_for_work();
+  }
   if (has_posted_.load(std::memory_order_relaxed)) run_posted();
   if (!timers_.empty()) fire_due_timers();
   // Only what is ready now runs in this pass; what it schedules waits for
@@ -116,6 +132,23 @@ void EventLoop::wait_for_work() {
   idle_ = true;
   post_cv_.wait_until(lock, deadline, [this] { return !posted_.empty(); });
   idle_ = false;
+}
+
+void EventLoop::poll_io() {
+  TimePoint deadline = Poller::kNoWait;
+  if (ready_.empty() && !has_posted_.load(std::memory_order_relaxed)) {
+    std::lock_guard lock(post_mutex_);
+    if (posted_.empty()) {
+      // From here on a post() wakes the poller.
+      idle_ = true;
+      deadline = timers_.empty() ? Poller::kNoDeadline : timers_.top()->deadline();
+    }
+  }
+  poller_->poll(deadline);
+  if (deadline != Poller::kNoWait) {
+    std::lock_guard lock(post_mutex_);
+    idle_ = false;
+  }
 }
 
 void EventLoop::run_posted() {

@@ -15,6 +15,7 @@
 #include "core/detail/ready_queue.h"
 #include "core/detail/task_state.h"
 #include "core/detail/timer_heap.h"
+#include "core/poller.h"
 #include "core/task.h"
 #include "core/task_handle.h"
 
@@ -95,6 +96,12 @@ class EventLoop {
   // idle. `fn` runs on the loop thread at the start of a pass.
   void post(std::function<void()> fn);
 
+  // On the loop thread (or before it runs): from now on, each pass polls
+  // `poller` (without waiting when there is work to run) and an idle loop
+  // waits in it rather than on its condition variable. Null goes back to
+  // the condition variable. Real-time loops only.
+  void set_poller(Poller* poller);
+
   // Tasks created and not yet finished.
   std::size_t pending_task_count() const noexcept { return pending_tasks_; }
   std::size_t pending_timer_count() const noexcept { return timers_.size(); }
@@ -128,6 +135,7 @@ class EventLoop {
   void run_until_done(detail::TaskStateBase& task);
   void run_once();
   void wait_for_work();
+  void poll_io();
   void run_posted();
   void fire_due_timers();
   void shut_down_tasks(detail::TaskStateBase& main);
@@ -148,6 +156,7 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;        // Guarded by post_mutex_.
   std::vector<std::function<void()>> posted_batch_;  // Loop thread only.
   bool idle_ = false;                                // Guarded by post_mutex_.
+  Poller* poller_ = nullptr;                         // Guarded by post_mutex_.
   std::atomic<bool> has_posted_{false};
 };
 
