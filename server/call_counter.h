@@ -30,4 +30,26 @@ class CallCounter {
   Event idle_;
 };
 
+// Counts the call objects that have operations on the completion queue
+// (calls being served and calls asked for that have not arrived), so that
+// the queue is shut down only once none is left to start another
+// operation on it. Loop thread only.
+class LiveCalls {
+ public:
+  void created() noexcept { ++live_; }
+  void destroyed() {
+    if (--live_ == 0) none_.set();
+  }
+  Task<void> none_left() {
+    while (live_ > 0) {
+      none_.clear();
+      co_await none_.wait();
+    }
+  }
+
+ private:
+  std::size_t live_ = 0;
+  Event none_;
+};
+
 }  // namespace taskwire::server

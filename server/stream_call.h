@@ -5,8 +5,6 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <utility>
 
 #include "core/errors.h"
@@ -14,145 +12,179 @@
 #include "core/event_loop.h"
 #include "core/task.h"
 #include "server/call_counter.h"
+#include "server/cq_tag.h"
 #include "server/sent.h"
 
 namespace taskwire::server {
 
-// One server-streaming call served by a coroutine on the loop. The loop
-// queues messages; gRPC's thread writes them one after another by itself
-// (a stream of completions does not bounce between threads per message),
-// and the loop only waits when the queue is full. The coroutine's status
-// ends the stream once the queue is written. A client that goes away
-// cancels the coroutine.
-template <typename Message>
-class StreamCall final : public grpc::ServerWriteReactor<Message> {
- public:
+// One server-streaming method of an async gRPC service, served on the loop.
+template <typename Service, typename Request, typename Message>
+struct StreamMethod {
+  using RequestFn = void (Service::*)(grpc::ServerContext*, Request*,
+                                      grpc::ServerAsyncWriter<Message>*, grpc::CompletionQueue*,
+                                      grpc::ServerCompletionQueue*, void*);
   // Queues one message; gives false once the stream is broken.
   using Emit = std::function<Sent(const Message&)>;
+  using Handler = std::function<Task<grpc::Status>(const Request&, Emit)>;
 
-  // `handler` is called on the loop with an Emit and returns a
-  // Task<grpc::Status>.
-  template <typename Handler>
-  static grpc::ServerWriteReactor<Message>* start(EventLoop& loop, CallCounter& calls,
-                                                  Handler handler) {
-    auto* call = new StreamCall(loop);
-    loop.post([call, &calls, shared = call->shared_, handler = std::move(handler)]() mutable {
-      shared->task = call->loop_.create_task(call->serve(std::move(handler), shared, calls));
-    });
-    return call;
-  }
+  Service* service;
+  RequestFn request;
+  Handler handler;
+  grpc::ServerCompletionQueue* queue;
+  EventLoop* loop;
+  CallCounter* calls;
+  LiveCalls* live;
+};
 
-  void OnWriteDone(bool ok) override {
-    // Finish() below may let gRPC delete this call: use locals after it.
-    std::shared_ptr<Shared> shared = shared_;
-    EventLoop& loop = loop_;
-    bool wake_loop = false;
-    {
-      std::lock_guard lock(shared->mutex);
-      shared_->queue.pop_front();
-      if (!ok) shared_->broken = true;
-      if (!shared_->broken && !shared_->queue.empty()) {
-        this->StartWrite(&shared_->queue.front());
-        wake_loop = shared_->waiting_for_room && shared_->queue.size() < kQueueLimit / 2;
-      } else {
-        shared_->writing = false;
-        if (shared_->finish_requested) this->Finish(shared_->final_status);
-        wake_loop = shared_->waiting_for_room;
-      }
-      if (wake_loop) shared_->waiting_for_room = false;
-    }
-    if (wake_loop) loop.post([shared] { shared->room.set(); });
-  }
-  void OnCancel() override {
-    loop_.post([shared = shared_] {
-      if (shared->task.valid()) shared->task.cancel();
-    });
-  }
-  void OnDone() override { delete this; }
+// One call of a server-streaming method. The handler queues messages; they
+// are written one after another as gRPC completes each write, and the
+// handler waits only when the queue is full. The handler's status ends the
+// stream once the queue is written. A client that goes away cancels the
+// handler. Everything happens on the loop thread.
+template <typename Service, typename Request, typename Message>
+class StreamCall {
+ public:
+  using Method = StreamMethod<Service, Request, Message>;
+
+  // `method` must outlive its calls.
+  static void listen(const Method& method) { (new StreamCall(method))->request(); }
 
  private:
   static constexpr std::size_t kQueueLimit = 1024;
 
-  struct Shared {
-    TaskHandle<void> task;      // Loop thread only.
-    Event room;                 // Loop thread only: set when the queue has room.
-    std::mutex mutex;           // Guards the rest.
-    std::deque<Message> queue;  // queue.front() is being written.
-    bool writing = false;
-    bool broken = false;
-    bool waiting_for_room = false;
-    bool finish_requested = false;
-    grpc::Status final_status;
-  };
+  explicit StreamCall(const Method& method) : method_(method), writer_(&context_) {
+    method_.live->created();
+  }
+  ~StreamCall() { method_.live->destroyed(); }
 
-  explicit StreamCall(EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {}
-
-  Sent emit(const Message& message) {
-    {
-      std::lock_guard lock(shared_->mutex);
-      if (shared_->broken) return Sent(false);
-      if (shared_->queue.size() < kQueueLimit) {
-        push(message);
-        return Sent(true);
-      }
-    }
-    return Sent(emit_when_room(message));
+  void request() {
+    context_.AsyncNotifyWhenDone(&done_);
+    (method_.service->*method_.request)(&context_, &request_, &writer_, method_.queue,
+                                        method_.queue, &arrived_);
   }
 
-  // Caller holds the mutex and has checked for room.
-  void push(const Message& message) {
-    shared_->queue.push_back(message);
-    if (!shared_->writing) {
-      shared_->writing = true;
-      this->StartWrite(&shared_->queue.front());
+  void on_arrived(bool ok) {
+    if (!ok) {
+      delete this;  // Shutting down; no done event comes.
+      return;
     }
+    listen(method_);
+    task_ = method_.loop->create_task(serve());
   }
 
-  Task<bool> emit_when_room(Message message) {
-    for (;;) {
-      {
-        std::lock_guard lock(shared_->mutex);
-        if (shared_->broken) co_return false;
-        if (shared_->queue.size() < kQueueLimit) {
-          push(message);
-          co_return true;
-        }
-        shared_->waiting_for_room = true;
-        shared_->room.clear();
-      }
-      co_await shared_->room.wait();
-    }
-  }
-
-  void finish(const grpc::Status& status) {
-    std::lock_guard lock(shared_->mutex);
-    if (shared_->writing) {
-      // gRPC's thread finishes once the queue is written.
-      shared_->finish_requested = true;
-      shared_->final_status = status;
-    } else {
-      this->Finish(status);
-    }
-  }
-
-  template <typename Handler>
-  Task<void> serve(Handler handler, std::shared_ptr<Shared> shared, CallCounter& calls) {
-    calls.enter();
+  Task<void> serve() {
+    method_.calls->enter();
     grpc::Status status;
+    // Named: GCC 12 may destroy a temporary argument inside co_await twice.
+    typename Method::Emit emit_one([this](const Message& message) { return emit(message); });
     try {
-      status = co_await handler(Emit([this](const Message& message) { return emit(message); }));
+      status = co_await method_.handler(request_, std::move(emit_one));
     } catch (const CancelledError&) {
       status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
     } catch (const std::exception& e) {
       status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
-    shared->task = {};
-    finish(status);  // May delete this call: touch nothing after.
-    calls.leave();
+    task_ = {};
+    request_finish(std::move(status));
+    method_.calls->leave();
   }
 
-  EventLoop& loop_;
-  std::shared_ptr<Shared> shared_;
+  void request_finish(grpc::Status status) {
+    final_status_ = std::move(status);
+    finish_requested_ = true;
+    if (!writing_) finish();
+  }
+
+  Sent emit(const Message& message) {
+    if (broken_) return Sent(false);
+    if (queue_.size() < kQueueLimit) {
+      push(message);
+      return Sent(true);
+    }
+    return Sent(emit_when_room(message));
+  }
+
+  void push(const Message& message) {
+    queue_.push_back(message);
+    if (!writing_) {
+      writing_ = true;
+      writer_.Write(queue_.front(), &written_);
+    }
+  }
+
+  Task<bool> emit_when_room(Message message) {
+    while (!broken_ && queue_.size() >= kQueueLimit) {
+      room_.clear();
+      co_await room_.wait();
+    }
+    if (broken_) co_return false;
+    push(message);
+    co_return true;
+  }
+
+  void on_written(bool ok) {
+    queue_.pop_front();
+    if (!ok) broken_ = true;
+    if (!broken_ && !queue_.empty()) {
+      writer_.Write(queue_.front(), &written_);
+    } else {
+      writing_ = false;
+      if (finish_requested_) finish();
+    }
+    if (broken_ || queue_.size() < kQueueLimit / 2) room_.set();
+  }
+
+  void finish() {
+    finish_started_ = true;
+    writer_.Finish(final_status_, &finished_);
+  }
+
+  void on_finished(bool) {
+    finished_seen_ = true;
+    delete_if_over();
+  }
+
+  void on_done(bool) {
+    done_seen_ = true;
+    if (task_.valid()) {
+      // The client went away. A handler cancelled before its first step
+      // never runs, so the stream is then ended from here.
+      task_.cancel();
+      callback_pending_ = true;
+      task_.add_done_callback([this](const TaskHandle<void>&) {
+        callback_pending_ = false;
+        if (!finish_requested_)
+          request_finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+        delete_if_over();
+      });
+      return;
+    }
+    delete_if_over();
+  }
+
+  void delete_if_over() {
+    if (finished_seen_ && done_seen_ && !callback_pending_) delete this;
+  }
+
+  const Method& method_;
+  grpc::ServerContext context_;
+  Request request_;
+  grpc::ServerAsyncWriter<Message> writer_;
+  TaskHandle<void> task_;      // While the handler runs.
+  std::deque<Message> queue_;  // queue_.front() is being written.
+  Event room_;                 // Set when the queue has room.
+  bool writing_ = false;
+  bool broken_ = false;
+  bool finish_requested_ = false;
+  bool finish_started_ = false;
+  bool finished_seen_ = false;
+  bool done_seen_ = false;
+  bool callback_pending_ = false;
+  grpc::Status final_status_;
+  MemberTag<StreamCall, &StreamCall::on_arrived> arrived_{this};
+  MemberTag<StreamCall, &StreamCall::on_written> written_{this};
+  MemberTag<StreamCall, &StreamCall::on_finished> finished_{this};
+  MemberTag<StreamCall, &StreamCall::on_done> done_{this};
 };
 
 }  // namespace taskwire::server

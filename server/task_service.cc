@@ -1,92 +1,69 @@
 #include "server/task_service.h"
 
-#include "server/stream_call.h"
-#include "server/unary_call.h"
-
 namespace taskwire::server {
+namespace {
 
-using grpc::CallbackServerContext;
-using grpc::ServerUnaryReactor;
-using Status = grpc::Status;
+// Calls of one method that gRPC may hand over before the loop has asked for
+// more: enough that a burst of concurrent calls does not wait on the loop.
+constexpr int kCallsRequestedAhead = 32;
 
-ServerUnaryReactor* TaskService::CreateTask(CallbackServerContext*,
-                                            const v1::CreateTaskRequest* request,
-                                            v1::Task* response) {
-  return UnaryCall::start(loop_, calls_, [this, request, response] {
-    return manager_.create_task(*request, response);
-  });
-}
+}  // namespace
 
-ServerUnaryReactor* TaskService::CreateTasks(CallbackServerContext*,
-                                             const v1::CreateTasksRequest* request,
-                                             v1::CreateTasksResponse* response) {
-  return UnaryCall::start(loop_, calls_, [this, request, response] {
-    return manager_.create_tasks(*request, response);
-  });
-}
-
-ServerUnaryReactor* TaskService::GetTask(CallbackServerContext*, const v1::GetTaskRequest* request,
-                                         v1::Task* response) {
-  return UnaryCall::start(loop_, calls_, [this, request, response]() -> Task<Status> {
-    co_return manager_.get_task(*request, response);
-  });
-}
-
-ServerUnaryReactor* TaskService::ListTasks(CallbackServerContext*,
-                                           const v1::ListTasksRequest* request,
-                                           v1::ListTasksResponse* response) {
-  return UnaryCall::start(loop_, calls_, [this, request, response]() -> Task<Status> {
-    co_return manager_.list_tasks(*request, response);
-  });
-}
-
-ServerUnaryReactor* TaskService::AwaitTask(CallbackServerContext*,
-                                           const v1::AwaitTaskRequest* request,
-                                           v1::AwaitTaskResponse* response) {
-  return UnaryCall::start(
-      loop_, calls_, [this, request, response] { return manager_.await_task(*request, response); });
-}
-
-ServerUnaryReactor* TaskService::RunTask(CallbackServerContext*, const v1::RunTaskRequest* request,
-                                         v1::AwaitTaskResponse* response) {
-  return UnaryCall::start(
-      loop_, calls_, [this, request, response] { return manager_.run_task(*request, response); });
-}
-
-ServerUnaryReactor* TaskService::Gather(CallbackServerContext*, const v1::GatherRequest* request,
-                                        v1::GatherResponse* response) {
-  return UnaryCall::start(
-      loop_, calls_, [this, request, response] { return manager_.gather(*request, response); });
-}
-
-ServerUnaryReactor* TaskService::Wait(CallbackServerContext*, const v1::WaitRequest* request,
-                                      v1::WaitResponse* response) {
-  return UnaryCall::start(loop_, calls_,
-                          [this, request, response] { return manager_.wait(*request, response); });
-}
-
-grpc::ServerWriteReactor<v1::Task>* TaskService::AsCompleted(
-    CallbackServerContext*, const v1::AsCompletedRequest* request) {
-  return StreamCall<v1::Task>::start(loop_, calls_,
-                                     [this, request](StreamCall<v1::Task>::Emit emit) {
-                                       return manager_.as_completed(*request, std::move(emit));
-                                     });
-}
-
-ServerUnaryReactor* TaskService::CancelTask(CallbackServerContext*,
-                                            const v1::CancelTaskRequest* request,
-                                            v1::Task* response) {
-  return UnaryCall::start(loop_, calls_, [this, request, response] {
-    return manager_.cancel_task(*request, response);
-  });
-}
-
-grpc::ServerWriteReactor<v1::TaskEvent>* TaskService::WatchTasks(
-    CallbackServerContext*, const v1::WatchTasksRequest* request) {
-  return StreamCall<v1::TaskEvent>::start(loop_, calls_,
-                                          [this, request](StreamCall<v1::TaskEvent>::Emit emit) {
-                                            return manager_.watch_tasks(*request, std::move(emit));
-                                          });
+void TaskService::listen(grpc::ServerCompletionQueue& queue) {
+  auto unary = [&]<typename Request, typename Response>(
+                   Unary<Request, Response>& method,
+                   typename Unary<Request, Response>::RequestFn request,
+                   typename Unary<Request, Response>::Handler handler) {
+    method = {&service_, request, std::move(handler), &queue, &loop_, &calls_, &live_};
+    for (int i = 0; i < kCallsRequestedAhead; ++i)
+      UnaryCall<Async, Request, Response>::listen(method);
+  };
+  auto stream = [&]<typename Request, typename Message>(
+                    Stream<Request, Message>& method,
+                    typename Stream<Request, Message>::RequestFn request,
+                    typename Stream<Request, Message>::Handler handler) {
+    method = {&service_, request, std::move(handler), &queue, &loop_, &calls_, &live_};
+    for (int i = 0; i < kCallsRequestedAhead; ++i)
+      StreamCall<Async, Request, Message>::listen(method);
+  };
+  TaskManager& m = manager_;
+  unary(create_task_, &Async::RequestCreateTask,
+        [&m](const v1::CreateTaskRequest& r, v1::Task* out) { return m.create_task(r, out); });
+  unary(create_tasks_, &Async::RequestCreateTasks,
+        [&m](const v1::CreateTasksRequest& r, v1::CreateTasksResponse* out) {
+          return m.create_tasks(r, out);
+        });
+  unary(get_task_, &Async::RequestGetTask,
+        [&m](const v1::GetTaskRequest& r, v1::Task* out) -> Task<grpc::Status> {
+          co_return m.get_task(r, out);
+        });
+  unary(list_tasks_, &Async::RequestListTasks,
+        [&m](const v1::ListTasksRequest& r, v1::ListTasksResponse* out) -> Task<grpc::Status> {
+          co_return m.list_tasks(r, out);
+        });
+  unary(await_task_, &Async::RequestAwaitTask,
+        [&m](const v1::AwaitTaskRequest& r, v1::AwaitTaskResponse* out) {
+          return m.await_task(r, out);
+        });
+  unary(
+      run_task_, &Async::RequestRunTask,
+      [&m](const v1::RunTaskRequest& r, v1::AwaitTaskResponse* out) { return m.run_task(r, out); });
+  unary(gather_, &Async::RequestGather,
+        [&m](const v1::GatherRequest& r, v1::GatherResponse* out) { return m.gather(r, out); });
+  unary(wait_, &Async::RequestWait,
+        [&m](const v1::WaitRequest& r, v1::WaitResponse* out) { return m.wait(r, out); });
+  unary(cancel_task_, &Async::RequestCancelTask,
+        [&m](const v1::CancelTaskRequest& r, v1::Task* out) { return m.cancel_task(r, out); });
+  stream(
+      as_completed_, &Async::RequestAsCompleted,
+      [&m](const v1::AsCompletedRequest& r, Stream<v1::AsCompletedRequest, v1::Task>::Emit emit) {
+        return m.as_completed(r, std::move(emit));
+      });
+  stream(watch_tasks_, &Async::RequestWatchTasks,
+         [&m](const v1::WatchTasksRequest& r,
+              Stream<v1::WatchTasksRequest, v1::TaskEvent>::Emit emit) {
+           return m.watch_tasks(r, std::move(emit));
+         });
 }
 
 }  // namespace taskwire::server

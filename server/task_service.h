@@ -4,50 +4,51 @@
 
 #include "core/event_loop.h"
 #include "server/call_counter.h"
+#include "server/stream_call.h"
 #include "server/task_manager.h"
+#include "server/unary_call.h"
 #include "taskwire/v1/tasks.grpc.pb.h"
 
 namespace taskwire::server {
 
-// The gRPC face of the TaskManager: every call is handed to the loop, where
-// the manager serves it; no gRPC thread ever waits.
-class TaskService final : public v1::TaskService::CallbackService {
+// The gRPC face of the TaskManager, on gRPC's async API: calls arrive on a
+// completion queue that the loop itself polls (CqPoller), the manager
+// answers them on the loop, and no thread is handed anything or waits.
+class TaskService {
  public:
-  TaskService(EventLoop& loop, TaskManager& manager, CallCounter& calls)
-      : loop_(loop), manager_(manager), calls_(calls) {}
+  TaskService(EventLoop& loop, TaskManager& manager, CallCounter& calls, LiveCalls& live)
+      : loop_(loop), manager_(manager), calls_(calls), live_(live) {}
 
-  grpc::ServerUnaryReactor* CreateTask(grpc::CallbackServerContext*,
-                                       const v1::CreateTaskRequest* request,
-                                       v1::Task* response) override;
-  grpc::ServerUnaryReactor* CreateTasks(grpc::CallbackServerContext*,
-                                        const v1::CreateTasksRequest* request,
-                                        v1::CreateTasksResponse* response) override;
-  grpc::ServerUnaryReactor* GetTask(grpc::CallbackServerContext*, const v1::GetTaskRequest* request,
-                                    v1::Task* response) override;
-  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext*,
-                                      const v1::ListTasksRequest* request,
-                                      v1::ListTasksResponse* response) override;
-  grpc::ServerUnaryReactor* AwaitTask(grpc::CallbackServerContext*,
-                                      const v1::AwaitTaskRequest* request,
-                                      v1::AwaitTaskResponse* response) override;
-  grpc::ServerUnaryReactor* RunTask(grpc::CallbackServerContext*, const v1::RunTaskRequest* request,
-                                    v1::AwaitTaskResponse* response) override;
-  grpc::ServerUnaryReactor* Gather(grpc::CallbackServerContext*, const v1::GatherRequest* request,
-                                   v1::GatherResponse* response) override;
-  grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext*, const v1::WaitRequest* request,
-                                 v1::WaitResponse* response) override;
-  grpc::ServerWriteReactor<v1::Task>* AsCompleted(grpc::CallbackServerContext*,
-                                                  const v1::AsCompletedRequest* request) override;
-  grpc::ServerUnaryReactor* CancelTask(grpc::CallbackServerContext*,
-                                       const v1::CancelTaskRequest* request,
-                                       v1::Task* response) override;
-  grpc::ServerWriteReactor<v1::TaskEvent>* WatchTasks(
-      grpc::CallbackServerContext*, const v1::WatchTasksRequest* request) override;
+  // To register with the grpc::ServerBuilder.
+  grpc::Service* service() noexcept { return &service_; }
+
+  // Once the server is started: asks gRPC for the first calls of every
+  // method, on `queue`. The service must outlive the queue's events.
+  void listen(grpc::ServerCompletionQueue& queue);
 
  private:
+  using Async = v1::TaskService::AsyncService;
+  template <typename Request, typename Response>
+  using Unary = UnaryMethod<Async, Request, Response>;
+  template <typename Request, typename Message>
+  using Stream = StreamMethod<Async, Request, Message>;
+
   EventLoop& loop_;
   TaskManager& manager_;
   CallCounter& calls_;
+  LiveCalls& live_;
+  Async service_;
+  Unary<v1::CreateTaskRequest, v1::Task> create_task_{};
+  Unary<v1::CreateTasksRequest, v1::CreateTasksResponse> create_tasks_{};
+  Unary<v1::GetTaskRequest, v1::Task> get_task_{};
+  Unary<v1::ListTasksRequest, v1::ListTasksResponse> list_tasks_{};
+  Unary<v1::AwaitTaskRequest, v1::AwaitTaskResponse> await_task_{};
+  Unary<v1::RunTaskRequest, v1::AwaitTaskResponse> run_task_{};
+  Unary<v1::GatherRequest, v1::GatherResponse> gather_{};
+  Unary<v1::WaitRequest, v1::WaitResponse> wait_{};
+  Unary<v1::CancelTaskRequest, v1::Task> cancel_task_{};
+  Stream<v1::AsCompletedRequest, v1::Task> as_completed_{};
+  Stream<v1::WatchTasksRequest, v1::TaskEvent> watch_tasks_{};
 };
 
 }  // namespace taskwire::server

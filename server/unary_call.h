@@ -2,65 +2,132 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <memory>
+#include <functional>
 #include <utility>
 
 #include "core/errors.h"
 #include "core/event_loop.h"
 #include "core/task.h"
 #include "server/call_counter.h"
+#include "server/cq_tag.h"
 
 namespace taskwire::server {
 
-// One unary call served by a coroutine on the loop: gRPC's thread hands the
-// call to the loop at once; the coroutine's status finishes it. A client
-// that goes away (or whose deadline passes) cancels the coroutine, which
-// leaves nothing behind.
-class UnaryCall final : public grpc::ServerUnaryReactor {
- public:
-  // `handler` is called on the loop and returns a Task<grpc::Status>.
-  template <typename Handler>
-  static grpc::ServerUnaryReactor* start(EventLoop& loop, CallCounter& calls, Handler handler) {
-    auto* call = new UnaryCall(loop);
-    loop.post([call, &calls, shared = call->shared_, handler = std::move(handler)]() mutable {
-      shared->task = call->loop_.create_task(call->serve(std::move(handler), shared, calls));
-    });
-    return call;
-  }
+// One unary method of an async gRPC service, served on the loop: which
+// method to ask gRPC for, and the coroutine that answers a call of it.
+template <typename Service, typename Request, typename Response>
+struct UnaryMethod {
+  using RequestFn = void (Service::*)(grpc::ServerContext*, Request*,
+                                      grpc::ServerAsyncResponseWriter<Response>*,
+                                      grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  using Handler = std::function<Task<grpc::Status>(const Request&, Response*)>;
 
-  void OnCancel() override {
-    loop_.post([shared = shared_] {
-      if (shared->task.valid()) shared->task.cancel();
-    });
-  }
-  void OnDone() override { delete this; }
+  Service* service;
+  RequestFn request;
+  Handler handler;
+  grpc::ServerCompletionQueue* queue;
+  EventLoop* loop;
+  CallCounter* calls;
+  LiveCalls* live;
+};
+
+// One call of a unary method, from gRPC's announcement of it to the end of
+// its answer, all on the loop thread (its tags come through CqPoller). A
+// client that goes away (or whose deadline passes) cancels the coroutine
+// that answers it, which leaves nothing behind.
+template <typename Service, typename Request, typename Response>
+class UnaryCall {
+ public:
+  using Method = UnaryMethod<Service, Request, Response>;
+
+  // Asks gRPC for the method's next call. Each call, once it arrives, asks
+  // for the one after it, so a method always has one request outstanding.
+  // `method` must outlive its calls.
+  static void listen(const Method& method) { (new UnaryCall(method))->request(); }
 
  private:
-  // Touched on the loop thread only; may be freed on gRPC's.
-  struct Shared {
-    TaskHandle<void> task;  // Until the call is finished.
-  };
+  explicit UnaryCall(const Method& method) : method_(method), responder_(&context_) {
+    method_.live->created();
+  }
+  ~UnaryCall() { method_.live->destroyed(); }
 
-  explicit UnaryCall(EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {}
+  void request() {
+    context_.AsyncNotifyWhenDone(&done_);
+    (method_.service->*method_.request)(&context_, &request_, &responder_, method_.queue,
+                                        method_.queue, &arrived_);
+  }
 
-  template <typename Handler>
-  Task<void> serve(Handler handler, std::shared_ptr<Shared> shared, CallCounter& calls) {
-    calls.enter();
+  void on_arrived(bool ok) {
+    if (!ok) {
+      // The server is shutting down; a call that never started gets no
+      // done event.
+      delete this;
+      return;
+    }
+    listen(method_);
+    task_ = method_.loop->create_task(serve());
+  }
+
+  Task<void> serve() {
+    method_.calls->enter();
     grpc::Status status;
     try {
-      status = co_await handler();
+      status = co_await method_.handler(request_, &response_);
     } catch (const CancelledError&) {
       status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
     } catch (const std::exception& e) {
       status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
-    shared->task = {};
-    Finish(status);  // May delete this call: touch nothing after.
-    calls.leave();
+    task_ = {};
+    finish(status);
+    method_.calls->leave();
   }
 
-  EventLoop& loop_;
-  std::shared_ptr<Shared> shared_;
+  void finish(const grpc::Status& status) {
+    finish_started_ = true;
+    responder_.Finish(response_, status, &finished_);
+  }
+
+  void on_finished(bool) {
+    finished_seen_ = true;
+    delete_if_over();
+  }
+
+  void on_done(bool) {
+    done_seen_ = true;
+    if (task_.valid()) {
+      // Done before it was answered: the client went away. A handler
+      // cancelled before its first step never runs, so the answer is
+      // then sent from here.
+      task_.cancel();
+      callback_pending_ = true;
+      task_.add_done_callback([this](const TaskHandle<void>&) {
+        callback_pending_ = false;
+        if (!finish_started_) finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+        delete_if_over();
+      });
+      return;
+    }
+    delete_if_over();
+  }
+
+  void delete_if_over() {
+    if (finished_seen_ && done_seen_ && !callback_pending_) delete this;
+  }
+
+  const Method& method_;
+  grpc::ServerContext context_;
+  Request request_;
+  Response response_;
+  grpc::ServerAsyncResponseWriter<Response> responder_;
+  TaskHandle<void> task_;  // Until the answer is sent.
+  bool finish_started_ = false;
+  bool finished_seen_ = false;
+  bool done_seen_ = false;
+  bool callback_pending_ = false;
+  MemberTag<UnaryCall, &UnaryCall::on_arrived> arrived_{this};
+  MemberTag<UnaryCall, &UnaryCall::on_finished> finished_{this};
+  MemberTag<UnaryCall, &UnaryCall::on_done> done_{this};
 };
 
 }  // namespace taskwire::server

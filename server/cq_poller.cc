@@ -1,0 +1,72 @@
+#include "server/cq_poller.h"
+
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
+
+#include <chrono>
+
+namespace taskwire::server {
+namespace {
+
+gpr_timespec to_gpr(TimePoint deadline) {
+  if (deadline == Poller::kNoWait) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  if (deadline == Poller::kNoDeadline) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                      gpr_time_from_nanos(left.count(), GPR_TIMESPAN));
+}
+
+// An alarm that is due at once: its event wakes a waiting poll(). One per
+// wake-up, freed by its own event.
+class WakeUp final : public CqTag {
+ public:
+  explicit WakeUp(grpc::ServerCompletionQueue& queue) {
+    alarm_.Set(&queue, gpr_inf_past(GPR_CLOCK_MONOTONIC), static_cast<CqTag*>(this));
+  }
+  void on_event(bool) override { delete this; }
+
+ private:
+  grpc::Alarm alarm_;
+};
+
+}  // namespace
+
+void CqPoller::poll(TimePoint deadline) {
+  if (drained.is_set()) return;
+  TimePoint now = std::chrono::steady_clock::now();
+  if (deadline == kNoWait && now - last_poll_ < kBusyPollInterval) return;
+  last_poll_ = now;
+  gpr_timespec wait_until = to_gpr(deadline);
+  for (int n = 0; n < kMaxEventsPerPoll; ++n) {
+    void* tag;
+    bool ok;
+    switch (queue_.AsyncNext(&tag, &ok, wait_until)) {
+      case grpc::CompletionQueue::GOT_EVENT:
+        static_cast<CqTag*>(tag)->on_event(ok);
+        wait_until = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+        break;
+      case grpc::CompletionQueue::TIMEOUT:
+        return;
+      case grpc::CompletionQueue::SHUTDOWN:
+        drained.set();
+        return;
+    }
+  }
+}
+
+void CqPoller::wake() {
+  std::lock_guard lock(mutex_);
+  // A closed queue takes no alarm; the loop is not left waiting, as the
+  // queue's shutdown ends its wait.
+  if (!closed_) new WakeUp(queue_);
+}
+
+void CqPoller::shutdown() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  queue_.Shutdown();
+}
+
+}  // namespace taskwire::server
