@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
 
 #include "client/errors.h"
@@ -148,7 +149,6 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     request.mutable_task()->set_name(options.name);
     request.mutable_task()->mutable_labels()->insert(options.labels.begin(), options.labels.end());
     if (options.timeout) set_duration(*options.timeout, request.mutable_task()->mutable_timeout());
-    request.set_view(v1::TASK_VIEW_OUTCOME);
     v1::AwaitTaskResponse response = co_await unary(
         static_cast<AsyncMethod<v1::RunTaskRequest, v1::AwaitTaskResponse>>(&Async::RunTask),
         std::move(request), false, std::nullopt);
@@ -175,60 +175,66 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   Task<void> send(std::vector<Pending> chunk) {
-    v1::CreateTasksRequest request;
-    for (auto& pending : chunk) *request.add_tasks() = pending.request;
-    request.set_view(v1::TASK_VIEW_OUTCOME);
-    std::exception_ptr error;
-    v1::CreateTasksResponse response;
-    try {
-      // Idempotency keys make the retry of a creation safe.
-      response =
-          co_await unary(static_cast<AsyncMethod<v1::CreateTasksRequest, v1::CreateTasksResponse>>(
-                             &Async::CreateTasks),
-                         std::move(request), true, options_.call_timeout, OnCancel::kFinishFirst);
-    } catch (const RequestRejected&) {
-      error = std::current_exception();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error && chunk.size() > 1) {
-      // One bad task rejects the batch: send them one by one, so that only
-      // the bad ones fail.
-      for (auto& pending : chunk) {
-        std::vector<Pending> one;
-        one.push_back(std::move(pending));
-        loop_.create_task(send(std::move(one)));
+    std::vector<std::shared_ptr<detail::RemoteState>> unfinished;
+    {
+      v1::CreateTasksRequest request;
+      for (auto& pending : chunk) *request.add_tasks() = pending.request;
+      request.set_view(v1::TASK_VIEW_OUTCOME);
+      std::exception_ptr error;
+      v1::CreateTasksResponse response;
+      try {
+        // Idempotency keys make the retry of a creation safe.
+        response = co_await unary(
+            static_cast<AsyncMethod<v1::CreateTasksRequest, v1::CreateTasksResponse>>(
+                &Async::CreateTasks),
+            std::move(request), true, options_.call_timeout, OnCancel::kFinishFirst);
+      } catch (...) {
+        error = std::current_exception();
       }
-      co_return;
-    }
-    std::vector<std::string> ids;
-    for (std::size_t i = 0; i < chunk.size(); ++i) {
-      auto& state = *chunk[i].state;
-      if (error) {
-        state.creation_error = error;
-        state.finished.set();
-      } else {
-        state.id = response.tasks(static_cast<int>(i)).id();
-        ids.push_back(state.id);
-        if (finished(response.tasks(static_cast<int>(i))))
-          resolve(state, response.tasks(static_cast<int>(i)));
+      if (error && chunk.size() > 1) {
+        // One bad task rejects the batch: send them one by one, so that only
+        // the bad ones fail.
+        for (auto& pending : chunk) {
+          std::vector<Pending> one;
+          one.push_back(std::move(pending));
+          loop_.create_task(send(std::move(one)));
+        }
+        co_return;
       }
-      state.created.set();
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        auto& state = *chunk[i].state;
+        if (error) {
+          state.creation_error = error;
+          state.finished.set();
+        } else {
+          const v1::Task& task = response.tasks(static_cast<int>(i));
+          state.id = task.id();
+          if (finished(task))
+            resolve(state, task);
+          else
+            unfinished.push_back(chunk[i].state);
+        }
+        state.created.set();
+      }
     }
-    if (!ids.empty()) co_await follow_batch(std::move(chunk), std::move(ids));
+    // Neither the requests nor the answer (every task in full) are needed
+    // while the tasks are followed, which can be long.
+    std::vector<Pending>().swap(chunk);
+    if (!unfinished.empty()) co_await follow_batch(std::move(unfinished));
   }
 
   // One AsCompleted stream tells every task of a batch when it finishes; if
   // the stream breaks, the tasks not yet finished are followed again.
-  Task<void> follow_batch(std::vector<Pending> chunk, std::vector<std::string> ids) {
-    std::unordered_map<std::string, detail::RemoteState*> by_id;
-    for (auto& pending : chunk) {
-      if (!pending.state->final) by_id.emplace(pending.state->id, pending.state.get());
+  Task<void> follow_batch(std::vector<std::shared_ptr<detail::RemoteState>> states) {
+    // Keyed by views of the states' ids: `states` keeps them alive.
+    std::unordered_map<std::string_view, detail::RemoteState*> by_id;
+    for (auto& state : states) {
+      if (!state->final) by_id.emplace(state->id, state.get());
     }
     Duration backoff = options_.initial_backoff;
     for (int attempt = 1; !by_id.empty(); ++attempt) {
       v1::AsCompletedRequest request;
-      for (const auto& [id, state] : by_id) request.add_ids(id);
+      for (const auto& [id, state] : by_id) request.add_ids(std::string(id));
       request.set_view(v1::TASK_VIEW_OUTCOME);
       grpc::Status status =
           co_await stream_completions(std::move(request), [&](const v1::Task& task) {
@@ -318,8 +324,8 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
   CompletionReader(EventLoop& loop, std::shared_ptr<Shared> shared)
       : loop_(loop), shared_(std::move(shared)) {}
 
-  void start(v1::TaskService::Stub* stub, const v1::AsCompletedRequest& request) {
-    request_ = request;
+  void start(v1::TaskService::Stub* stub, v1::AsCompletedRequest request) {
+    request_ = std::move(request);
     stub->async()->AsCompleted(&context_, &request_, this);
     StartRead(&message_);
     StartCall();
@@ -363,7 +369,7 @@ Task<grpc::Status> Client::Impl::stream_completions(v1::AsCompletedRequest reque
   auto shared = std::make_shared<CompletionReader::Shared>();
   shared->on_task = std::move(on_task);
   auto reader = std::make_unique<CompletionReader>(loop_, shared);
-  reader->start(stub_.get(), request);
+  reader->start(stub_.get(), std::move(request));
   bool cancelled = false;
   try {
     co_await shared->done.wait();

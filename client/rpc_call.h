@@ -54,13 +54,22 @@ class [[nodiscard]] RpcCall final : private ::taskwire::detail::Suspension {
     state_->loop = &task.loop();
     state_->waiting = &task;
     std::shared_ptr<State> state = state_;
-    start_(&state->context, &state->request, &state->response, [state](grpc::Status status) {
-      // On gRPC's thread: hand the answer to the loop.
-      state->loop->post([state, status = std::move(status)]() mutable {
-        state->status = std::move(status);
-        state->waiting->wake();
-      });
-    });
+    start_(&state->context, &state->request, &state->response,
+           [state](grpc::Status status) mutable {
+             // On gRPC's thread: hand the answer, and this callback's share
+             // of the state, to the loop. gRPC destroys the callback only
+             // after it returns, by which time the loop may have finished
+             // with the call and its Client: were the state still held here,
+             // the call's ClientContext, and with it possibly the last
+             // reference to the channel, would be destroyed on gRPC's thread,
+             // which then shuts gRPC down on a detached thread that races
+             // with the process's exit (ASan saw double frees at exit).
+             EventLoop* loop = state->loop;
+             loop->post([state = std::move(state), status = std::move(status)]() mutable {
+               state->status = std::move(status);
+               state->waiting->wake();
+             });
+           });
     task.suspend(resume_point, this);
   }
   Response await_resume() {
