@@ -149,6 +149,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     request.mutable_task()->set_name(options.name);
     request.mutable_task()->mutable_labels()->insert(options.labels.begin(), options.labels.end());
     if (options.timeout) set_duration(*options.timeout, request.mutable_task()->mutable_timeout());
+    request.set_view(v1::TASK_VIEW_OUTCOME);
     v1::AwaitTaskResponse response = co_await unary(
         static_cast<AsyncMethod<v1::RunTaskRequest, v1::AwaitTaskResponse>>(&Async::RunTask),
         std::move(request), false, std::nullopt);
