@@ -170,9 +170,8 @@ void TaskManager::fill(const std::vector<TaskId>& ids, v1::TaskView view,
   }
 }
 
-TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request) {
+TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::int64_t now) {
   auto record = std::make_unique<TaskRecord>();
-  std::int64_t now = wall_now_nanos();
   record->id = ids_.next(now / 1'000'000);
   record->kind = request.kind();
   if (request.has_args()) request.args().SerializeToString(&record->args);
@@ -355,7 +354,7 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
                      "the server already holds " + std::to_string(unfinished_) +
                          " unfinished tasks, its limit (--max-pending-tasks)");
   }
-  TaskRecord& record = add_record(request);
+  TaskRecord& record = add_record(request, wall_now_nanos());
   *id = record.id;
   co_await store_.commit_one(record);
   start(*store_.find(*id));
@@ -388,10 +387,13 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
                                                          std::to_string(limits_.max_pending_tasks) +
                                                          " unfinished tasks (--max-pending-tasks)");
   }
+  const std::int64_t now = wall_now_nanos();
   std::vector<TaskId> ids;
   std::vector<const TaskRecord*> created;
+  std::vector<TaskRecord*> to_start;
   ids.reserve(request.tasks_size());
   created.reserve(to_create);
+  to_start.reserve(to_create);
   for (const auto& one : request.tasks()) {
     TaskRecord* existing = one.idempotency_key().empty()
                                ? nullptr
@@ -400,14 +402,14 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
       ids.push_back(existing->id);
       continue;
     }
-    TaskRecord& record = add_record(one);
+    TaskRecord& record = add_record(one, now);
     ids.push_back(record.id);
     created.push_back(&record);
+    to_start.push_back(&record);
   }
-  std::vector<TaskId> created_ids;
-  for (const TaskRecord* record : created) created_ids.push_back(record->id);
   co_await store_.commit(created);
-  for (const TaskId& id : created_ids) start(*store_.find(id));
+  // Unfinished tasks are never evicted: the records are still there.
+  for (TaskRecord* record : to_start) start(*record);
   fill(ids, view, response->mutable_tasks());
   co_return Status::OK;
 }

@@ -75,7 +75,8 @@ class TaskManager {
   // AwaitTask, once the request is checked.
   Task<Status> await_one(TaskId id, std::optional<Duration> limit, v1::TaskView view,
                          v1::AwaitTaskResponse* response);
-  TaskRecord& add_record(const v1::CreateTaskRequest& request);
+  // `now`: the creation time (one reading of the clock for a whole batch).
+  TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now);
   void start(TaskRecord& record);
   Task<void> run(TaskRecord& record);
   void request_cancel(TaskRecord& record);
