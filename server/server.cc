@@ -16,6 +16,8 @@
 #include "server/memory_task_store.h"
 #include "server/task_manager.h"
 #include "server/task_service.h"
+#include "server/worker_kind.h"
+#include "server/worker_service.h"
 
 namespace taskwire::server {
 namespace {
@@ -42,10 +44,14 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   });
   KindRegistry kinds;
   add_builtin_kinds(kinds, seed);
+  Dispatcher dispatcher(loop, options_.workers);
+  WorkerKinds worker_kinds(dispatcher, kinds);
+  kinds.set_fallback(&worker_kinds);
   MemoryTaskStore store;
   TaskManager manager(loop, kinds, store, options_.limits, seed);
   CallCounter calls;
   TaskService service(loop, manager, calls);
+  WorkerService worker_service(loop, dispatcher);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -53,6 +59,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   int port = 0;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&worker_service);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

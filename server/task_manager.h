@@ -73,6 +73,7 @@ class TaskManager {
   TaskRecord& add_record(const v1::CreateTaskRequest& request);
   void start(TaskRecord& record);
   Task<void> run(TaskRecord& record);
+  void report_attempts(TaskRecord& record, TaskContext& context);
   void request_cancel(TaskRecord& record);
   void on_deadline(const TaskId& id);
   void finish(TaskRecord& record, std::exception_ptr error, Value result);
