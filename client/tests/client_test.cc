@@ -131,8 +131,7 @@ TEST_F(ClientTest, ABadRequestFailsOnlyItsOwnTaskWithTheServersMessage) {
       ADD_FAILURE() << "should have thrown";
     } catch (const RequestRejected& error) {
       EXPECT_EQ(error.code(), grpc::StatusCode::INVALID_ARGUMENT);
-      EXPECT_EQ(error.details().rfind("tasks[0].args.seconds: ", 0), 0u)
-          << error.details();
+      EXPECT_EQ(error.details().rfind("tasks[0].args.seconds: ", 0), 0u) << error.details();
     }
   });
 }
