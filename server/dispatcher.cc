@@ -290,7 +290,10 @@ void Dispatcher::on_answer(Worker& worker, const v1::TaskToken& token,
 
 void Dispatcher::on_task_heartbeat(Worker& worker, const v1::TaskHeartbeat& heartbeat) {
   Attempt* attempt = find_held(worker, heartbeat.token(), "task_heartbeat", false);
-  if (attempt != nullptr && attempt->spec->heartbeat_timeout) arm_heartbeat(*attempt);
+  if (attempt == nullptr) return;
+  if (attempt->spec->heartbeat_timeout) arm_heartbeat(*attempt);
+  if (heartbeat.has_details() && attempt->spec->on_progress)
+    attempt->spec->on_progress(heartbeat.details());
 }
 
 void Dispatcher::reject(Worker& worker, const v1::TaskToken* token, const std::string& field,

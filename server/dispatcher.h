@@ -67,6 +67,8 @@ struct AttemptSpec {
   std::optional<Duration> heartbeat_timeout;
   // Called when a worker takes the attempt.
   std::function<void()> on_started;
+  // Called with the details of each task heartbeat that has some.
+  std::function<void(const Value& details)> on_progress;
 };
 
 // One worker's stream as the dispatcher sees it (gRPC's side lives in

@@ -28,6 +28,8 @@ struct TaskContext {
   // task waits for its next attempt (PENDING).
   ::taskwire::v1::DispatchOptions dispatch;
   std::function<void(::taskwire::v1::TaskState, std::uint32_t attempt)> report;
+  // And how it records the progress a worker reported.
+  std::function<void(const Value& details)> progress;
 };
 
 // Thrown by a kind to fail its task with a type and details of its own

@@ -257,6 +257,13 @@ void TaskManager::report_attempts(TaskRecord& record, TaskContext& context) {
     notify(record, previous);
     loop_.create_task(store_.commit(just(record)));
   };
+  // Progress is kept, not committed or broadcast: it changes too often to
+  // be worth a write or an event each time.
+  context.progress = [&record](const Value& details) {
+    if (record.finished()) return;
+    if (!record.extras) record.extras = std::make_unique<TaskExtras>();
+    details.SerializeToString(&record.extras->progress);
+  };
 }
 
 void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value result) {

@@ -21,6 +21,7 @@ struct TaskExtras {
   std::map<std::string, std::string> labels;
   std::string idempotency_key;
   std::string dispatch;  // A serialized v1::DispatchOptions; empty for none.
+  std::string progress;  // A serialized Value: a worker's latest heartbeat details.
 };
 
 // The server's record of one task. Values are kept serialized: a task waits

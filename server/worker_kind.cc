@@ -39,6 +39,9 @@ Task<Value> WorkerKind::run(Value args, const TaskContext& context) {
     spec.on_started = [&context, attempt] {
       if (context.report) context.report(::taskwire::v1::TASK_STATE_RUNNING, attempt);
     };
+    spec.on_progress = [&context](const Value& details) {
+      if (context.progress) context.progress(details);
+    };
     AttemptOutcome outcome = co_await dispatcher_.run_attempt(spec);
     if (outcome.ending == AttemptOutcome::Ending::kSucceeded) co_return std::move(outcome.result);
     const bool retry = outcome.ending != AttemptOutcome::Ending::kNeverStarted &&

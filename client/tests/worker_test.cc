@@ -173,7 +173,8 @@ TEST_F(WorkerTest, BlockingHandlersRunOffTheLoopThread) {
 TEST_F(WorkerTest, CancellingARunningTaskCancelsItsHandler) {
   std::atomic<std::int64_t> cancelled_at{0};
   WorkerThread thread(server_.target(), [&](Worker& worker) {
-    worker.handle("forever", [&](const Value&, WorkerTaskContext&) -> Task<Value> {
+    worker.handle("forever", [&](const Value&, WorkerTaskContext& context) -> Task<Value> {
+      context.heartbeat(json(R"({"step": 1})"));
       bool cancelled = false;
       try {
         co_await sleep(3600s);
@@ -189,6 +190,11 @@ TEST_F(WorkerTest, CancellingARunningTaskCancelsItsHandler) {
   });
   v1::Task created = create("forever", Value());
   ASSERT_TRUE(wait_for_state(created.id(), v1::TASK_STATE_RUNNING));
+  // The handler's heartbeat details show as the task's progress.
+  auto deadline = Clock::now() + 10s;
+  while (!get(created.id()).has_progress() && Clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(get(created.id()).progress().struct_value().fields().at("step").number_value(), 1);
   auto asked = Clock::now();
   v1::CancelTaskRequest request;
   request.set_id(created.id());
@@ -196,7 +202,7 @@ TEST_F(WorkerTest, CancellingARunningTaskCancelsItsHandler) {
   grpc::ClientContext context;
   ASSERT_TRUE(tasks_->CancelTask(&context, request, &cancelled).ok());
   EXPECT_EQ(cancelled.state(), v1::TASK_STATE_CANCELLED);
-  auto deadline = Clock::now() + 5s;
+  deadline = Clock::now() + 5s;
   while (cancelled_at == 0 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
   ASSERT_NE(cancelled_at, 0);
   auto latency = Clock::time_point(Clock::duration(cancelled_at.load())) - asked;

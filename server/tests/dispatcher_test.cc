@@ -426,6 +426,11 @@ TEST_F(DispatcherTest, TaskHeartbeatsKeepAnAttemptAliveUntilTheyStop) {
       dispatcher().receive(a, task_heartbeat(token));
     }
     EXPECT_EQ(get(id).state(), v1::TASK_STATE_RUNNING);
+    EXPECT_FALSE(get(id).has_progress());
+    v1::WorkerMessage progress = task_heartbeat(token);
+    *progress.mutable_task_heartbeat()->mutable_details() = json(R"({"done": 0.5})");
+    dispatcher().receive(a, progress);
+    EXPECT_EQ(get(id).progress().struct_value().fields().at("done").number_value(), 0.5);
     co_await sleep(2s);
     co_await turns();
     EXPECT_EQ(get(id).state(), v1::TASK_STATE_FAILED);
