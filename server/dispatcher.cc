@@ -336,8 +336,9 @@ void Dispatcher::lose(Worker& worker, const std::string& why) {
                  lost.size());
   }
   const std::string name = worker.name();
+  const WorkerId id = worker.id;  // Not a reference into the node erased.
   worker.held.clear();
-  workers_.erase(worker.id);  // `worker` is gone from here on.
+  workers_.erase(id);  // `worker` is gone from here on.
   for (Attempt* attempt : lost) {
     AttemptOutcome outcome;
     outcome.ending = AttemptOutcome::Ending::kWorkerLost;
