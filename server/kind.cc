@@ -1,5 +1,7 @@
 #include "server/kind.h"
 
+#include <set>
+
 namespace taskwire::server {
 
 void KindRegistry::add(std::unique_ptr<Kind> kind) {
@@ -9,12 +11,18 @@ void KindRegistry::add(std::unique_ptr<Kind> kind) {
 
 Kind* KindRegistry::find(std::string_view name) const {
   auto it = kinds_.find(name);
-  return it == kinds_.end() ? nullptr : it->second.get();
+  if (it != kinds_.end()) return it->second.get();
+  return fallback_ == nullptr ? nullptr : fallback_->find(name);
 }
 
 std::string KindRegistry::names() const {
+  std::set<std::string> all;
+  for (const auto& [name, kind] : kinds_) all.insert(name);
+  if (fallback_ != nullptr) {
+    for (std::string& name : fallback_->names()) all.insert(std::move(name));
+  }
   std::string names;
-  for (const auto& [name, kind] : kinds_) {
+  for (const std::string& name : all) {
     if (!names.empty()) names += ", ";
     names += name;
   }

@@ -3,6 +3,7 @@
 #include <google/protobuf/struct.pb.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 
 #include "core/task.h"
 #include "server/task_id.h"
+#include "taskwire/v1/tasks.pb.h"
 
 namespace taskwire::server {
 
@@ -21,8 +23,19 @@ using google::protobuf::Value;
 // What a running task knows about itself. Held by the running task's frame
 // for as long as it runs, so kept small: the id's text is made on demand.
 struct TaskContext {
+  // What only a dispatched kind (Kind::dispatched()) is given: the task's
+  // dispatch options, how the kind reports that an attempt started
+  // (RUNNING) or that the task waits for its next attempt (PENDING), and
+  // how it records the progress a worker reported.
+  struct Dispatch {
+    ::taskwire::v1::DispatchOptions options;
+    std::function<void(::taskwire::v1::TaskState, std::uint32_t attempt)> report;
+    std::function<void(const Value& details)> progress;
+  };
+
   TaskId id;
   std::uint32_t attempt = 1;
+  std::unique_ptr<Dispatch> dispatch;  // Null for built-in kinds.
 };
 
 // Thrown by a kind to fail its task with a type and details of its own
@@ -52,18 +65,37 @@ class Kind {
   // Runs the task on the server's loop. Cancellation arrives as
   // CancelledError at a suspension point. `context` outlives the run.
   virtual Task<Value> run(Value args, const TaskContext& context) = 0;
+  // True for a kind whose task starts when a worker takes it rather than
+  // when run() is called: the task stays PENDING until the kind reports an
+  // attempt through TaskContext::report.
+  virtual bool dispatched() const { return false; }
+};
+
+// Kinds beyond the built-in ones, which come and go (those that workers
+// register).
+class KindFallback {
+ public:
+  virtual ~KindFallback() = default;
+  // The kind of this name, or null to refuse the name.
+  virtual Kind* find(std::string_view name) = 0;
+  // The names known now, for error messages.
+  virtual std::vector<std::string> names() const = 0;
 };
 
 class KindRegistry {
  public:
   // Registers a kind; replaces any kind of the same name.
   void add(std::unique_ptr<Kind> kind);
+  // Asks `fallback` (which must outlive the registry) for names that are
+  // not registered.
+  void set_fallback(KindFallback* fallback) { fallback_ = fallback; }
   Kind* find(std::string_view name) const;
   // The names, sorted and comma-separated, for error messages.
   std::string names() const;
 
  private:
   std::map<std::string, std::unique_ptr<Kind>, std::less<>> kinds_;
+  KindFallback* fallback_ = nullptr;
 };
 
 }  // namespace taskwire::server

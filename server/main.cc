@@ -60,11 +60,30 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->envname("TASKWIRE_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  auto& workers = options.workers;
+  double worker_heartbeat_timeout = 10;
+  app.add_flag("--refuse-unknown-kinds", workers.refuse_unknown_kinds,
+               "Refuse tasks of a kind no connected worker runs (else they wait, PENDING)")
+      ->envname("TASKWIRE_REFUSE_UNKNOWN_KINDS");
+  app.add_option("--max-worker-result-bytes", workers.max_result_bytes,
+                 "Largest result a worker may return, in bytes")
+      ->envname("TASKWIRE_MAX_WORKER_RESULT_BYTES")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--worker-heartbeat-timeout", worker_heartbeat_timeout,
+                 "Seconds a silent worker is given before it counts as lost")
+      ->envname("TASKWIRE_WORKER_HEARTBEAT_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--max-running-per-kind", workers.max_running_per_kind,
+                 "Tasks of one worker-run kind running at once, over all workers (0: no limit)")
+      ->envname("TASKWIRE_MAX_RUNNING_PER_KIND");
   app.add_option("--port-file", port_file,
                  "Write the bound port to this file once serving (for tests)");
   CLI11_PARSE(app, argc, argv);
   limits.retention = seconds_flag(retention_seconds);
   options.drain_grace = seconds_flag(drain_seconds);
+  workers.heartbeat_timeout = seconds_flag(worker_heartbeat_timeout);
+  // Workers speak up five times per timeout, so one late message is no loss.
+  workers.heartbeat_interval = workers.heartbeat_timeout / 5;
 
   try {
     taskwire::server::configure_logging(log_format, log_level);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "server/builtin_kinds.h"
+#include "server/dispatch_policy.h"
 
 namespace taskwire::server {
 namespace {
@@ -67,8 +68,12 @@ grpc::Status validate_create(const v1::CreateTaskRequest& request, const KindReg
     if (auto status = check_text(value, field); !status.ok()) return status;
   }
   std::optional<Duration> timeout;
-  return parse_duration(request.has_timeout() ? &request.timeout() : nullptr, at(prefix, "timeout"),
-                        DurationRule::kPositive, &timeout);
+  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr,
+                                   at(prefix, "timeout"), DurationRule::kPositive, &timeout);
+      !status.ok())
+    return status;
+  if (request.has_dispatch()) return validate_dispatch(request.dispatch(), at(prefix, "dispatch."));
+  return grpc::Status::OK;
 }
 
 grpc::Status parse_duration(const google::protobuf::Duration* duration, std::string_view field,

@@ -18,6 +18,8 @@
 #include "server/memory_task_store.h"
 #include "server/task_manager.h"
 #include "server/task_service.h"
+#include "server/worker_kind.h"
+#include "server/worker_service.h"
 
 namespace taskwire::server {
 namespace {
@@ -52,12 +54,16 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   });
   KindRegistry kinds;
   add_builtin_kinds(kinds, seed);
+  Dispatcher dispatcher(loop, options_.workers);
+  WorkerKinds worker_kinds(dispatcher, kinds);
+  kinds.set_fallback(&worker_kinds);
   MemoryTaskStore store;
   TaskManager manager(loop, kinds, store, options_.limits, seed);
   CallCounter calls;
   LiveCalls live;
   TaskService service(loop, manager, calls, live);
   HealthService health(loop, live);
+  WorkerService worker_service(loop, dispatcher, live);
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -65,6 +71,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service.service());
   builder.RegisterService(health.service());
+  builder.RegisterService(worker_service.service());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   std::unique_ptr<grpc::ServerCompletionQueue> queue = builder.AddCompletionQueue();
@@ -74,6 +81,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   loop.set_poller(&poller);
   service.listen(*queue);
   health.listen(*queue);
+  worker_service.listen(*queue);
   health.set_serving(true);
 
   Drain drain;

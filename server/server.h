@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/event_loop.h"
+#include "server/dispatcher.h"
 #include "server/limits.h"
 
 namespace taskwire::server {
@@ -15,6 +16,8 @@ struct ServerOptions {
   // host:port; port 0 picks a free one.
   std::string listen = "127.0.0.1:50051";
   Limits limits;
+  // How tasks of kinds run by workers are dispatched.
+  DispatcherOptions workers;
   // On stop(): how long calls in flight may take to finish before they are
   // cancelled.
   Duration drain_grace = std::chrono::seconds(10);

@@ -179,11 +179,13 @@ TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::i
   if (request.has_timeout()) {
     record->timeout_nanos = request.timeout().seconds() * 1'000'000'000 + request.timeout().nanos();
   }
-  if (!request.name().empty() || !request.labels().empty() || !request.idempotency_key().empty()) {
+  if (!request.name().empty() || !request.labels().empty() || !request.idempotency_key().empty() ||
+      request.has_dispatch()) {
     record->extras = std::make_unique<TaskExtras>();
     record->extras->name = request.name();
     record->extras->labels.insert(request.labels().begin(), request.labels().end());
     record->extras->idempotency_key = request.idempotency_key();
+    if (request.has_dispatch()) request.dispatch().SerializeToString(&record->extras->dispatch);
   }
   TaskRecord& added = store_.insert(std::move(record));
   if (added.timeout_nanos != 0) {
@@ -205,16 +207,22 @@ Task<void> TaskManager::run(TaskRecord& record) {
   } else {
     Value args;
     if (!record.args.empty()) args.ParseFromString(record.args);
-    record.state = v1::TASK_STATE_RUNNING;
-    record.attempt = 1;
-    record.start_unix_nanos = wall_now_nanos();
-    notify(record, v1::TASK_STATE_PENDING);
-    co_await store_.commit_one(record);
+    Kind* kind = kinds_.find(record.kind);
+    if (kind != nullptr && kind->dispatched()) {
+      record.handed_over = true;
+    } else {
+      record.state = v1::TASK_STATE_RUNNING;
+      record.attempt = 1;
+      record.start_unix_nanos = wall_now_nanos();
+      notify(record, v1::TASK_STATE_PENDING);
+      co_await store_.commit_one(record);
+    }
     // Named, not a braced temporary: GCC 12 destroys a temporary class
     // argument of a coroutine call inside co_await twice.
-    TaskContext context{record.id, record.attempt};
+    TaskContext context{record.id, record.attempt, nullptr};
+    if (record.handed_over) report_attempts(record, context);
     try {
-      Kind* kind = kinds_.find(record.kind);
+      if (kind == nullptr) throw TaskFailure("UnknownKind", "no kind '" + record.kind + "'");
       result = co_await kind->run(std::move(args), context);
     } catch (...) {
       error = std::current_exception();
@@ -227,6 +235,30 @@ Task<void> TaskManager::run(TaskRecord& record) {
   co_await store_.commit_one(record);
   if (state == v1::TASK_STATE_CANCELLED) throw CancelledError();
   if (state == v1::TASK_STATE_FAILED) throw TaskFailedMarker();
+}
+
+// A dispatched kind's attempts move the task between PENDING (queued or
+// waiting to retry) and RUNNING (a worker has it).
+void TaskManager::report_attempts(TaskRecord& record, TaskContext& context) {
+  context.dispatch = std::make_unique<TaskContext::Dispatch>();
+  if (record.extras && !record.extras->dispatch.empty())
+    context.dispatch->options.ParseFromString(record.extras->dispatch);
+  context.dispatch->report = [this, &record](v1::TaskState state, std::uint32_t attempt) {
+    if (record.finished()) return;
+    v1::TaskState previous = record.state;
+    record.state = state;
+    record.attempt = attempt;
+    if (state == v1::TASK_STATE_RUNNING) record.start_unix_nanos = wall_now_nanos();
+    notify(record, previous);
+    loop_.create_task(store_.commit_one(record));
+  };
+  // Progress is kept, not committed or broadcast: it changes too often to
+  // be worth a write or an event each time.
+  context.dispatch->progress = [&record](const Value& details) {
+    if (record.finished()) return;
+    if (!record.extras) record.extras = std::make_unique<TaskExtras>();
+    details.SerializeToString(&record.extras->progress);
+  };
 }
 
 void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value result) {
@@ -274,7 +306,7 @@ void TaskManager::request_cancel(TaskRecord& record) {
   if (record.finished() || record.cancel_requested) return;
   record.cancel_requested = true;
   // A pending task sees the request when its runner starts, and never runs.
-  if (record.state == v1::TASK_STATE_RUNNING) record.runner.cancel();
+  if (record.state == v1::TASK_STATE_RUNNING || record.handed_over) record.runner.cancel();
 }
 
 void TaskManager::on_deadline(const TaskId& id) {

@@ -79,6 +79,7 @@ class TaskManager {
   TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now);
   void start(TaskRecord& record);
   Task<void> run(TaskRecord& record);
+  void report_attempts(TaskRecord& record, TaskContext& context);
   void request_cancel(TaskRecord& record);
   void on_deadline(const TaskId& id);
   void finish(TaskRecord& record, std::exception_ptr error, Value result);

@@ -36,6 +36,8 @@ void TaskRecord::to_proto(v1::Task* task, v1::TaskView view) const {
     task->set_name(extras->name);
     task->mutable_labels()->insert(extras->labels.begin(), extras->labels.end());
     task->set_idempotency_key(extras->idempotency_key);
+    if (!extras->dispatch.empty()) task->mutable_dispatch()->ParseFromString(extras->dispatch);
+    if (!extras->progress.empty()) task->mutable_progress()->ParseFromString(extras->progress);
   }
 }
 

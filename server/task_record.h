@@ -20,6 +20,8 @@ struct TaskExtras {
   std::string name;
   std::map<std::string, std::string> labels;
   std::string idempotency_key;
+  std::string dispatch;  // A serialized v1::DispatchOptions; empty for none.
+  std::string progress;  // A serialized Value: a worker's latest heartbeat details.
 };
 
 // The server's record of one task. Values are kept serialized: a task waits
@@ -43,6 +45,8 @@ struct TaskRecord {
   CallbackHandle deadline;  // The task's timeout, while armed.
   bool cancel_requested = false;
   bool timed_out = false;
+  // A dispatched kind has the task: it may be PENDING while its runner runs.
+  bool handed_over = false;
 
   bool finished() const noexcept {
     return state == v1::TASK_STATE_SUCCEEDED || state == v1::TASK_STATE_FAILED ||

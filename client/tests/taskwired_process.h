@@ -18,14 +18,17 @@ namespace taskwire::testing {
 // the test's runfiles, stopped with SIGTERM (and checked to exit 0).
 class TaskwiredProcess {
  public:
-  explicit TaskwiredProcess(std::vector<std::string> extra_flags = {}) {
+  explicit TaskwiredProcess(std::vector<std::string> extra_flags = {})
+      : TaskwiredProcess("127.0.0.1:0", std::move(extra_flags)) {}
+  // On a given address, such as a restarted server's old port.
+  TaskwiredProcess(std::string listen, std::vector<std::string> extra_flags) {
     const char* srcdir = std::getenv("TEST_SRCDIR");
     const char* tmpdir = std::getenv("TEST_TMPDIR");
     if (srcdir == nullptr || tmpdir == nullptr) throw std::runtime_error("run under bazel test");
     std::string binary = std::string(srcdir) + "/taskwire/server/taskwired";
     port_file_ = std::string(tmpdir) + "/port." + std::to_string(::getpid()) + "." +
                  std::to_string(counter()++);
-    std::vector<std::string> args = {binary,     "--listen",    "127.0.0.1:0", "--port-file",
+    std::vector<std::string> args = {binary,     "--listen",    listen, "--port-file",
                                      port_file_, "--log-level", "warn"};
     args.insert(args.end(), extra_flags.begin(), extra_flags.end());
     pid_ = ::fork();
@@ -50,6 +53,7 @@ class TaskwiredProcess {
   ~TaskwiredProcess() { stop(); }
 
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
 
   // SIGTERM and wait; the exit status (0 for a clean drain).
   int stop() {

@@ -210,7 +210,7 @@ TEST_F(TaskServiceTest, EveryRpcAnswersAndRejectsBadInputNamingTheField) {
     grpc::ClientContext c1, c2;
     v1::RunTaskRequest run;
     v1::AwaitTaskResponse ran;
-    run.mutable_task()->set_kind("nope");
+    run.mutable_task()->set_kind("");
     expect(stub_->RunTask(&c1, run, &ran), grpc::StatusCode::INVALID_ARGUMENT, "task.kind:");
     run.mutable_task()->set_kind("fail");
     (*run.mutable_task()->mutable_args()->mutable_struct_value()->mutable_fields())["message"]

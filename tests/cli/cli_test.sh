@@ -141,7 +141,7 @@ start_server() {
   # A small args limit, so that RESOURCE_EXHAUSTED is easy to provoke; a
   # short drain grace, so that stopping is quick.
   "$TASKWIRED" --listen 127.0.0.1:0 --port-file "$tmp/port" --drain-grace 1 \
-    --max-args-bytes 4096 --log-level warn >"$logs/taskwired.log" 2>&1 &
+    --max-args-bytes 4096 --refuse-unknown-kinds --log-level warn >"$logs/taskwired.log" 2>&1 &
   server_pid=$!
   local deadline=$((SECONDS + 20))
   while [[ ! -s "$tmp/port" ]]; do

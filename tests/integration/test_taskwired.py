@@ -520,6 +520,12 @@ class ServerProcessTest(TaskwireTestCase):
         self.addCleanup(server.kill)
         return server.start()
 
+    def test_refuse_unknown_kinds_makes_an_unknown_kind_invalid_argument_listing_the_known(self):
+        server = self.start("--refuse-unknown-kinds")
+        with self.assertRpcError(Code.INVALID_ARGUMENT, "kind: unknown kind 'slep'",
+                                 "known kinds: echo, fail, sleep, wait_random"):
+            server.stub.CreateTask(task_request("slep", {"seconds": 1}))
+
     def log_lines(self, server):
         with open(server.log_path, errors="replace") as f:
             return [line for line in f.read().splitlines() if line.strip()]
@@ -694,10 +700,10 @@ class CreateTaskTest(ServerTestCase):
         task = self.create(echo_task("x"))
         self.assertEqual(self.get(task.id.lower()).id, task.id)
 
-    def test_unknown_kind_is_invalid_argument_listing_the_known_kinds(self):
-        with self.assertRpcError(Code.INVALID_ARGUMENT, "kind", "unknown kind 'slep'",
-                                 "known kinds: echo, fail, sleep, wait_random"):
-            self.create(task_request("slep", {"seconds": 1}))
+    def test_a_kind_no_worker_runs_is_accepted_and_waits_pending_for_one(self):
+        task = self.create(task_request("slep", {"seconds": 1}))
+        self.assertEqual(task.state, PENDING)
+        self.assertEqual(self.client.CancelTask(pb.CancelTaskRequest(id=task.id)).state, CANCELLED)
 
     def test_missing_kind_is_invalid_argument_naming_kind(self):
         with self.assertRpcError(Code.INVALID_ARGUMENT, "kind: required", "known kinds"):
@@ -820,8 +826,8 @@ class CreateTasksTest(ServerTestCase):
         with self.assertRpcError(Code.INVALID_ARGUMENT, "tasks[2].args.seconds: must not be negative"):
             self.create_many(echo_task(1, labels=self.tag), sleep_task(1, labels=self.tag),
                              sleep_task(-1, labels=self.tag), echo_task(2, labels=self.tag))
-        with self.assertRpcError(Code.INVALID_ARGUMENT, "tasks[1].kind: unknown kind 'nope'"):
-            self.create_many(echo_task(1, labels=self.tag), task_request("nope", labels=self.tag))
+        with self.assertRpcError(Code.INVALID_ARGUMENT, "tasks[1].kind: required"):
+            self.create_many(echo_task(1, labels=self.tag), task_request("", labels=self.tag))
         self.assertEqual(self.listed_ids(labels=self.tag), [])
 
     def test_a_repeated_idempotency_key_within_one_request_creates_one_task(self):

@@ -1,0 +1,161 @@
+#include "server/worker_service.h"
+
+#include <deque>
+#include <optional>
+
+#include "server/cq_tag.h"
+
+namespace taskwire::server {
+
+// One worker's Connect stream, from its arrival to its end, on the loop
+// thread: one read outstanding at a time, messages handed to the
+// dispatcher as they come; the dispatcher's messages written one after
+// another. The object lives until every operation it started has come
+// back from the queue.
+class WorkerCall final : public WorkerStream {
+ public:
+  static void listen(WorkerService& service) { (new WorkerCall(service))->request(); }
+
+  void send(const v1::ServerMessage& message) override {
+    if (finishing_ || done_seen_) return;
+    queue_.push_back(message);
+    if (!writing_) write_next();
+  }
+
+  void close(const grpc::Status& status) override {
+    if (finishing_) return;
+    finishing_ = true;
+    final_status_ = status;
+    if (!writing_) finish();
+  }
+
+ private:
+  explicit WorkerCall(WorkerService& service) : service_(service), stream_(&context_) {
+    service_.live_.created();
+  }
+  ~WorkerCall() { service_.live_.destroyed(); }
+
+  void request() {
+    context_.AsyncNotifyWhenDone(&done_);
+    service_.service_.RequestConnect(&context_, &stream_, service_.queue_, service_.queue_,
+                                     &arrived_);
+  }
+
+  void on_arrived(bool ok) {
+    if (!ok) {
+      delete this;  // Shutting down; no done event comes.
+      return;
+    }
+    listen(service_);
+    id_ = service_.dispatcher_.attach(this);
+    attached_ = true;
+    read_next();
+  }
+
+  void read_next() {
+    reading_ = true;
+    stream_.Read(&incoming_, &read_);
+  }
+
+  void on_read(bool ok) {
+    reading_ = false;
+    if (!ok) {
+      // The worker closed its side (or the call broke): end the stream.
+      close(grpc::Status::OK);
+      detach();
+      delete_if_over();
+      return;
+    }
+    if (attached_) service_.dispatcher_.receive(id_, incoming_);
+    incoming_.Clear();
+    if (!done_seen_) read_next();
+    delete_if_over();
+  }
+
+  void write_next() {
+    writing_ = true;
+    stream_.Write(queue_.front(), &written_);
+  }
+
+  void on_written(bool ok) {
+    writing_ = false;
+    queue_.pop_front();
+    if (!ok) {
+      queue_.clear();
+      if (!finishing_) {
+        finishing_ = true;
+        final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+      }
+    }
+    if (!queue_.empty() && !finishing_) {
+      write_next();
+    } else if (finishing_ && !finish_started_) {
+      finish();
+    }
+    delete_if_over();
+  }
+
+  void finish() {
+    finish_started_ = true;
+    stream_.Finish(final_status_, &finished_);
+  }
+
+  void on_finished(bool) {
+    finished_seen_ = true;
+    detach();
+    delete_if_over();
+  }
+
+  void on_done(bool) {
+    done_seen_ = true;
+    // The dispatcher forgets the worker; its running attempts are
+    // dispatched again.
+    detach();
+    if (!finish_started_ && !writing_) {
+      finishing_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream ended");
+      finish();
+    }
+    delete_if_over();
+  }
+
+  void detach() {
+    if (!attached_) return;
+    attached_ = false;
+    service_.dispatcher_.detach(id_);
+  }
+
+  void delete_if_over() {
+    // Every stream is finished in the end (on_done or on_written see to
+    // it), so done, finished and nothing in flight means nothing is left.
+    if (done_seen_ && finished_seen_ && !reading_ && !writing_) delete this;
+  }
+
+  WorkerService& service_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<v1::ServerMessage, v1::WorkerMessage> stream_;
+  v1::WorkerMessage incoming_;
+  std::deque<v1::ServerMessage> queue_;  // queue_.front() is being written.
+  Dispatcher::WorkerId id_ = 0;
+  bool attached_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool finish_started_ = false;
+  bool finished_seen_ = false;
+  bool done_seen_ = false;
+  grpc::Status final_status_;
+  MemberTag<WorkerCall, &WorkerCall::on_arrived> arrived_{this};
+  MemberTag<WorkerCall, &WorkerCall::on_read> read_{this};
+  MemberTag<WorkerCall, &WorkerCall::on_written> written_{this};
+  MemberTag<WorkerCall, &WorkerCall::on_finished> finished_{this};
+  MemberTag<WorkerCall, &WorkerCall::on_done> done_{this};
+};
+
+void WorkerService::listen(grpc::ServerCompletionQueue& queue) {
+  queue_ = &queue;
+  constexpr int kConnectsRequestedAhead = 8;
+  for (int i = 0; i < kConnectsRequestedAhead; ++i) WorkerCall::listen(*this);
+}
+
+}  // namespace taskwire::server
