@@ -141,8 +141,13 @@ class Worker::Session final : public grpc::ClientBidiReactor<v1::WorkerMessage, 
       std::lock_guard lock(mutex_);
       done_ = true;
     }
-    loop_.post([self = self_, status] { self->inbox.put_nowait(Item{std::nullopt, status}); });
-    self_.reset();
+    // The session (its ClientContext, and through it maybe the channel's
+    // last reference) is released on the loop thread: a channel destroyed
+    // on one of gRPC's callback threads frees the callback queue that
+    // thread is still polling.
+    loop_.post([self = std::move(self_), status] {
+      self->inbox.put_nowait(Item{std::nullopt, status});
+    });
   }
 
   // Loop thread only.
