@@ -197,16 +197,16 @@ TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::i
   return added;
 }
 
-void TaskManager::start(TaskRecord& record) { record.runner = loop_.create_task(run(record)); }
+void TaskManager::start(TaskRecord& record, Value args) {
+  record.runner = loop_.create_task(run(record, std::move(args)));
+}
 
-Task<void> TaskManager::run(TaskRecord& record) {
+Task<void> TaskManager::run(TaskRecord& record, Value args) {
   std::exception_ptr error;
   Value result;
   if (record.cancel_requested) {
     error = std::make_exception_ptr(CancelledError());
   } else {
-    Value args;
-    if (!record.args.empty()) args.ParseFromString(record.args);
     Kind* kind = kinds_.find(record.kind);
     if (kind != nullptr && kind->dispatched()) {
       record.handed_over = true;
@@ -389,11 +389,11 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
   TaskRecord& record = add_record(request, wall_now_nanos());
   *id = record.id;
   co_await store_.commit_one(record);
-  start(*store_.find(*id));
+  start(*store_.find(*id), request.args());
   co_return Status::OK;
 }
 
-Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& request,
+Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
                                              v1::CreateTasksResponse* response) {
   if (!accepting_)
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
@@ -426,7 +426,9 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
   ids.reserve(request.tasks_size());
   created.reserve(to_create);
   to_start.reserve(to_create);
-  for (const auto& one : request.tasks()) {
+  std::vector<Value> args;
+  args.reserve(to_create);
+  for (auto& one : *request.mutable_tasks()) {
     TaskRecord* existing = one.idempotency_key().empty()
                                ? nullptr
                                : store_.find_by_idempotency_key(one.idempotency_key());
@@ -438,10 +440,11 @@ Task<grpc::Status> TaskManager::create_tasks(const v1::CreateTasksRequest& reque
     ids.push_back(record.id);
     created.push_back(&record);
     to_start.push_back(&record);
+    args.push_back(std::move(*one.mutable_args()));
   }
   co_await store_.commit(created);
   // Unfinished tasks are never evicted: the records are still there.
-  for (TaskRecord* record : to_start) start(*record);
+  for (std::size_t i = 0; i < to_start.size(); ++i) start(*to_start[i], std::move(args[i]));
   fill(ids, view, response->mutable_tasks());
   co_return Status::OK;
 }

@@ -44,8 +44,9 @@ class TaskManager {
   ~TaskManager();
 
   Task<Status> create_task(const v1::CreateTaskRequest& request, v1::Task* response);
-  Task<Status> create_tasks(const v1::CreateTasksRequest& request,
-                            v1::CreateTasksResponse* response);
+  // Takes the args of the tasks it creates out of `request`: each task's
+  // first step runs with them, rather than parsing them again.
+  Task<Status> create_tasks(v1::CreateTasksRequest& request, v1::CreateTasksResponse* response);
   Status get_task(const v1::GetTaskRequest& request, v1::Task* response);
   Status list_tasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
   Task<Status> await_task(const v1::AwaitTaskRequest& request, v1::AwaitTaskResponse* response);
@@ -77,8 +78,8 @@ class TaskManager {
                          v1::AwaitTaskResponse* response);
   // `now`: the creation time (one reading of the clock for a whole batch).
   TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now);
-  void start(TaskRecord& record);
-  Task<void> run(TaskRecord& record);
+  void start(TaskRecord& record, Value args);
+  Task<void> run(TaskRecord& record, Value args);
   void report_attempts(TaskRecord& record, TaskContext& context);
   void request_cancel(TaskRecord& record);
   void on_deadline(const TaskId& id);

@@ -30,7 +30,7 @@ void TaskService::listen(grpc::ServerCompletionQueue& queue) {
   unary(create_task_, &Async::RequestCreateTask,
         [&m](const v1::CreateTaskRequest& r, v1::Task* out) { return m.create_task(r, out); });
   unary(create_tasks_, &Async::RequestCreateTasks,
-        [&m](const v1::CreateTasksRequest& r, v1::CreateTasksResponse* out) {
+        [&m](v1::CreateTasksRequest& r, v1::CreateTasksResponse* out) {
           return m.create_tasks(r, out);
         });
   unary(get_task_, &Async::RequestGetTask,

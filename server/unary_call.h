@@ -20,7 +20,8 @@ struct UnaryMethod {
   using RequestFn = void (Service::*)(grpc::ServerContext*, Request*,
                                       grpc::ServerAsyncResponseWriter<Response>*,
                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  using Handler = std::function<Task<grpc::Status>(const Request&, Response*)>;
+  // The request is the call's own: a handler may take parts of it.
+  using Handler = std::function<Task<grpc::Status>(Request&, Response*)>;
 
   Service* service;
   RequestFn request;
