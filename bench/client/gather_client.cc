@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "client/client.h"
 #include "core/event_loop.h"
 #include "core/gather.h"
@@ -98,19 +99,7 @@ long rss_bytes() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
-// utime + stime of a process, in seconds, or -1.
-double process_cpu_seconds(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;  // Fields 3..13.
-  unsigned long long utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using taskwire::bench::process_cpu_seconds;
 
 // The value of `attr` in the first element of `xml` that starts with `tag`.
 long long xml_attr(const std::string& xml, const std::string& tag, const std::string& attr) {

@@ -44,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "client/client.h"
 #include "core/event_loop.h"
 #include "core/gather.h"
@@ -58,19 +59,7 @@ using taskwire::client::Value;
 
 constexpr auto kCallDeadline = std::chrono::seconds(30);
 
-// utime + stime of a process, in seconds, or -1.
-double process_cpu_seconds(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;  // Fields 3..13.
-  unsigned long long utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using taskwire::bench::process_cpu_seconds;
 
 double own_cpu_seconds() {
   rusage usage{};
@@ -79,12 +68,7 @@ double own_cpu_seconds() {
   return s(usage.ru_utime) + s(usage.ru_stime);
 }
 
-// The q-quantile (0..1) of sorted values, nearest rank.
-double quantile(const std::vector<std::int64_t>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  auto rank = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
-  return static_cast<double>(sorted[std::min(rank, sorted.size() - 1)]);
-}
+using taskwire::bench::quantile;
 
 // Calls started per method, counted by a global client interceptor.
 class RpcCounter {

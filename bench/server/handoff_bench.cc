@@ -14,15 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
+
 namespace {
 
-// The q-quantile (0..1) of sorted values, nearest rank.
-template <typename T>
-T quantile(const std::vector<T>& sorted, double q) {
-  if (sorted.empty()) return T{};
-  auto rank = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
+using taskwire::bench::quantile;
 
 }  // namespace
 

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "echo.grpc.pb.h"
 #include "taskwire/v1/tasks.grpc.pb.h"
 
@@ -147,27 +148,9 @@ void drive(const std::function<std::unique_ptr<Rpc>()>& make, int in_flight,
   }
 }
 
-// utime + stime of a process, in seconds, or -1.
-double process_cpu_seconds(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;  // Fields 3..13.
-  unsigned long long utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using taskwire::bench::process_cpu_seconds;
 
-// The q-quantile (0..1) of sorted values, nearest rank.
-template <typename T>
-T quantile(const std::vector<T>& sorted, double q) {
-  if (sorted.empty()) return T{};
-  auto rank = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
+using taskwire::bench::quantile;
 
 double cpu_seconds() {
   rusage usage{};

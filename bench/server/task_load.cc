@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "taskwire/v1/tasks.grpc.pb.h"
 
 namespace {
@@ -47,42 +48,11 @@ std::int64_t unix_nanos(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1'000'000'000 + t.nanos();
 }
 
-// A field of /proc/PID/status in kB (VmRSS, VmHWM), or -1.
-long status_kb(long pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      std::istringstream fields(line.substr(field.size() + 1));
-      long kb = -1;
-      fields >> kb;
-      return kb;
-    }
-  }
-  return -1;
-}
+using taskwire::bench::status_kb;
 
-// utime + stime of the process, in seconds, or -1.
-double process_cpu_seconds(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;  // Fields 3..13.
-  unsigned long long utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using taskwire::bench::process_cpu_seconds;
 
-// The q-quantile (0..1) of sorted values, nearest rank.
-template <typename T>
-T quantile(const std::vector<T>& sorted, double q) {
-  if (sorted.empty()) return T{};
-  auto rank = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
-}
+using taskwire::bench::quantile;
 
 v1::CreateTasksRequest sleep_batch(long count, double seconds, v1::TaskView view) {
   v1::CreateTasksRequest request;
