@@ -1,5 +1,6 @@
 #include "server/builtin_kinds.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <initializer_list>
@@ -76,6 +77,12 @@ Value number(double v) {
   return value;
 }
 
+// What is left of a wait that began when the task first started.
+Duration remaining(Duration wait, const TaskContext& context) {
+  if (!context.extras) return wait;
+  return std::max(Duration::zero(), wait - context.extras->ran_before);
+}
+
 class SleepKind final : public Kind {
  public:
   std::string_view name() const override { return "sleep"; }
@@ -83,9 +90,10 @@ class SleepKind final : public Kind {
     if (auto error = check_object(args, name(), {"seconds"})) return error;
     return check_seconds(args, "seconds");
   }
-  Task<Value> run(Value args, const TaskContext&) override {
+  Task<Value> run(Value args, const TaskContext& context) override {
     Duration duration = to_duration(args.struct_value().fields().at("seconds").number_value());
     args = Value();  // A sleeping task should not hold its parsed arguments.
+    duration = remaining(duration, context);
     co_await sleep(duration);
     co_return null_value();
   }
@@ -99,11 +107,12 @@ class WaitRandomKind final : public Kind {
     if (auto error = check_object(args, name(), {"max_delay"})) return error;
     return check_seconds(args, "max_delay");
   }
-  Task<Value> run(Value args, const TaskContext&) override {
+  Task<Value> run(Value args, const TaskContext& context) override {
     double max_delay = args.struct_value().fields().at("max_delay").number_value();
     args = Value();
     double delay = std::uniform_real_distribution<double>(0.0, max_delay)(random_);
-    co_await sleep(to_duration(delay));
+    Duration wait = remaining(to_duration(delay), context);
+    co_await sleep(wait);
     co_return number(delay);
   }
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/task.h"
 #include "server/task_id.h"
 #include "taskwire/v1/tasks.pb.h"
@@ -23,19 +24,30 @@ using google::protobuf::Value;
 // What a running task knows about itself. Held by the running task's frame
 // for as long as it runs, so kept small: the id's text is made on demand.
 struct TaskContext {
-  // What only a dispatched kind (Kind::dispatched()) is given: the task's
-  // dispatch options, how the kind reports that an attempt started
-  // (RUNNING) or that the task waits for its next attempt (PENDING), and
-  // how it records the progress a worker reported.
-  struct Dispatch {
+  // What only some tasks are given, kept apart so that the common task pays
+  // one pointer for it.
+  struct Extras {
+    // For a dispatched kind (Kind::dispatched()): the task's dispatch
+    // options, how the kind reports that an attempt started (RUNNING) or
+    // that the task waits for its next attempt (PENDING), and how it
+    // records the progress a worker reported.
     ::taskwire::v1::DispatchOptions options;
     std::function<void(::taskwire::v1::TaskState, std::uint32_t attempt)> report;
     std::function<void(const Value& details)> progress;
+    // Non-zero when the server restarted while the task was dispatched:
+    // the attempts it had made, the last of them cut off if it was running
+    // (its outcome went with the old server process).
+    std::uint32_t attempts_before = 0;
+    bool last_attempt_cut_off = false;
+    // For a task run again after a restart: how long ago it first started,
+    // so that a kind keeps its original deadline (a 10 s sleep started at t
+    // ends at t + 10 s whatever restarts happen between).
+    Duration ran_before{};
   };
 
   TaskId id;
   std::uint32_t attempt = 1;
-  std::unique_ptr<Dispatch> dispatch;  // Null for built-in kinds.
+  std::unique_ptr<Extras> extras;  // Null for a built-in kind's first run.
 };
 
 // Thrown by a kind to fail its task with a type and details of its own

@@ -59,6 +59,12 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   kinds.set_fallback(&worker_kinds);
   MemoryTaskStore store;
   TaskManager manager(loop, kinds, store, options_.limits, seed);
+  if (store.size() != 0) {
+    TaskManager::Recovered recovered = manager.recover();
+    spdlog::info("recovered {} tasks: {} finished, {} pending again, {} running again",
+                 recovered.finished + recovered.pending + recovered.running, recovered.finished,
+                 recovered.pending, recovered.running);
+  }
   CallCounter calls;
   LiveCalls live;
   TaskService service(loop, manager, calls, live);

@@ -36,6 +36,11 @@ class TaskIdGenerator {
  public:
   explicit TaskIdGenerator(std::uint64_t seed = std::random_device{}()) : random_(seed) {}
   TaskId next(std::int64_t unix_millis);
+  // Makes every later id greater than `id` (one made by an earlier process,
+  // whose clock may have been ahead of ours).
+  void continue_after(const TaskId& id) {
+    if (last_ < id) last_ = id;
+  }
 
  private:
   std::mt19937_64 random_;

@@ -211,16 +211,17 @@ Task<void> TaskManager::run(TaskRecord& record, Value args) {
     if (kind != nullptr && kind->dispatched()) {
       record.handed_over = true;
     } else {
-      record.state = v1::TASK_STATE_RUNNING;
-      record.attempt = 1;
-      record.start_unix_nanos = wall_now_nanos();
-      notify(record, v1::TASK_STATE_PENDING);
+      mark_running(record);
       co_await store_.commit_one(record);
     }
     // Named, not a braced temporary: GCC 12 destroys a temporary class
     // argument of a coroutine call inside co_await twice.
     TaskContext context{record.id, record.attempt, nullptr};
-    if (record.handed_over) report_attempts(record, context);
+    if (record.handed_over) {
+      report_attempts(record, context);
+    } else {
+      tell_ran_before(record, context);
+    }
     try {
       if (kind == nullptr) throw TaskFailure("UnknownKind", "no kind '" + record.kind + "'");
       result = co_await kind->run(std::move(args), context);
@@ -240,10 +241,20 @@ Task<void> TaskManager::run(TaskRecord& record, Value args) {
 // A dispatched kind's attempts move the task between PENDING (queued or
 // waiting to retry) and RUNNING (a worker has it).
 void TaskManager::report_attempts(TaskRecord& record, TaskContext& context) {
-  context.dispatch = std::make_unique<TaskContext::Dispatch>();
+  context.extras = std::make_unique<TaskContext::Extras>();
   if (record.extras && !record.extras->dispatch.empty())
-    context.dispatch->options.ParseFromString(record.extras->dispatch);
-  context.dispatch->report = [this, &record](v1::TaskState state, std::uint32_t attempt) {
+    context.extras->options.ParseFromString(record.extras->dispatch);
+  // A task taken over after a restart: its attempts go on from where they
+  // were, and one a worker was running is over (the worker answers the
+  // old server, if anyone).
+  context.extras->attempts_before = record.attempt;
+  if (record.state == v1::TASK_STATE_RUNNING) {
+    context.extras->last_attempt_cut_off = true;
+    record.state = v1::TASK_STATE_PENDING;
+    notify(record, v1::TASK_STATE_RUNNING);
+    loop_.create_task(store_.commit_one(record));
+  }
+  context.extras->report = [this, &record](v1::TaskState state, std::uint32_t attempt) {
     if (record.finished()) return;
     v1::TaskState previous = record.state;
     record.state = state;
@@ -254,11 +265,75 @@ void TaskManager::report_attempts(TaskRecord& record, TaskContext& context) {
   };
   // Progress is kept, not committed or broadcast: it changes too often to
   // be worth a write or an event each time.
-  context.dispatch->progress = [&record](const Value& details) {
+  context.extras->progress = [&record](const Value& details) {
     if (record.finished()) return;
     if (!record.extras) record.extras = std::make_unique<TaskExtras>();
     details.SerializeToString(&record.extras->progress);
   };
+}
+
+// Not in run(): each local there is a byte more for every pending task.
+void TaskManager::mark_running(TaskRecord& record) {
+  const v1::TaskState previous = record.state;
+  record.state = v1::TASK_STATE_RUNNING;
+  // After a restart a task that was running runs again, as its next
+  // attempt; its start time stays that of its first attempt.
+  ++record.attempt;
+  if (record.start_unix_nanos == 0) record.start_unix_nanos = wall_now_nanos();
+  notify(record, previous);
+}
+
+void TaskManager::tell_ran_before(const TaskRecord& record, TaskContext& context) const {
+  if (record.attempt <= 1) return;
+  context.extras = std::make_unique<TaskContext::Extras>();
+  context.extras->ran_before =
+      Duration(std::max<std::int64_t>(0, wall_now_nanos() - record.start_unix_nanos));
+}
+
+TaskManager::Recovered TaskManager::recover() {
+  Recovered recovered;
+  std::vector<std::pair<std::int64_t, TaskId>> finished;  // (finish time, id)
+  std::vector<TaskId> unfinished;
+  store_.scan(std::nullopt, [&](const TaskRecord& record) {
+    if (record.finished()) {
+      finished.emplace_back(record.finish_unix_nanos, record.id);
+    } else {
+      unfinished.push_back(record.id);
+    }
+    ids_.continue_after(record.id);
+    return true;
+  });
+
+  // Retention runs from each task's finish, not from the restart.
+  std::sort(finished.begin(), finished.end());
+  const std::int64_t wall_now = wall_now_nanos();
+  const TimePoint now = loop_.now();
+  for (const auto& [finish_unix_nanos, id] : finished) {
+    finished_.emplace_back(now - Duration(std::max<std::int64_t>(0, wall_now - finish_unix_nanos)),
+                           id);
+  }
+  recovered.finished = finished.size();
+  schedule_sweep();
+
+  for (const TaskId& id : unfinished) {
+    TaskRecord& record = *store_.find(id);
+    ++unfinished_;
+    if (record.state == v1::TASK_STATE_RUNNING) {
+      ++recovered.running;
+    } else {
+      ++recovered.pending;
+    }
+    // A timeout counts from the task's creation, across restarts.
+    if (record.timeout_nanos != 0) {
+      Duration left(
+          std::max<std::int64_t>(0, record.create_unix_nanos + record.timeout_nanos - wall_now));
+      record.deadline = loop_.call_later(left, [this, id] { on_deadline(id); });
+    }
+    Value args;
+    if (!record.args.empty()) args.ParseFromString(record.args);
+    start(record, std::move(args));
+  }
+  return recovered;
 }
 
 void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value result) {

@@ -57,6 +57,17 @@ class TaskManager {
   Task<Status> cancel_task(const v1::CancelTaskRequest& request, v1::Task* response);
   Task<Status> watch_tasks(const v1::WatchTasksRequest& request, Emit<v1::TaskEvent> emit);
 
+  // What recover() found in the store.
+  struct Recovered {
+    std::size_t finished = 0;  // Kept until their retention ends.
+    std::size_t pending = 0;   // Pending again.
+    std::size_t running = 0;   // Run again, as their next attempt.
+  };
+  // Takes over the tasks a previous server process left in the store, once,
+  // before serving: finished tasks keep their retention, unfinished ones
+  // run (or are dispatched) again and keep their timeouts.
+  Recovered recover();
+
   // From now on new tasks are refused (UNAVAILABLE) and watch streams end.
   void stop_accepting();
   std::size_t unfinished_count() const noexcept { return unfinished_; }
@@ -80,7 +91,11 @@ class TaskManager {
   TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now);
   void start(TaskRecord& record, Value args);
   Task<void> run(TaskRecord& record, Value args);
+  void mark_running(TaskRecord& record);
   void report_attempts(TaskRecord& record, TaskContext& context);
+  // For a built-in task run again after a restart: tells it how long ago
+  // it first started.
+  void tell_ran_before(const TaskRecord& record, TaskContext& context) const;
   void request_cancel(TaskRecord& record);
   void on_deadline(const TaskId& id);
   void finish(TaskRecord& record, std::exception_ptr error, Value result);

@@ -25,11 +25,28 @@ std::optional<std::string> WorkerKind::validate(const Value&) const {
   return std::nullopt;
 }
 
+namespace {
+
+// Says why a retryable failure ends the task, when the attempts ran out.
+std::string no_attempts_left(std::uint32_t attempt, const DispatchPolicy& policy) {
+  if (policy.maximum_attempts == 0 || attempt < policy.maximum_attempts) return "";
+  return " (attempt " + std::to_string(attempt) + " of " + std::to_string(policy.maximum_attempts) +
+         "; no attempts left)";
+}
+
+}  // namespace
+
 Task<Value> WorkerKind::run(Value args, const TaskContext& context) {
   // A dispatched kind is always run with its dispatch context.
-  const TaskContext::Dispatch& dispatch = *context.dispatch;
+  const TaskContext::Extras& dispatch = *context.extras;
   const DispatchPolicy policy = DispatchPolicy::from(dispatch.options);
-  for (std::uint32_t attempt = 1;; ++attempt) {
+  const std::uint32_t before = dispatch.attempts_before;
+  if (dispatch.last_attempt_cut_off && !policy.may_retry(before, "WorkerLost")) {
+    throw TaskFailure("WorkerLost", "attempt " + std::to_string(before) +
+                                        " was running on a worker when the server restarted" +
+                                        no_attempts_left(before, policy));
+  }
+  for (std::uint32_t attempt = before + 1;; ++attempt) {
     AttemptSpec spec;
     spec.task_id = context.id.to_string();
     spec.attempt = attempt;
@@ -50,11 +67,8 @@ Task<Value> WorkerKind::run(Value args, const TaskContext& context) {
                        !outcome.non_retryable && policy.may_retry(attempt, outcome.error_type);
     if (!retry) {
       std::string message = outcome.error_message;
-      if (outcome.ending != AttemptOutcome::Ending::kNeverStarted && !outcome.non_retryable &&
-          policy.maximum_attempts != 0 && attempt >= policy.maximum_attempts) {
-        message += " (attempt " + std::to_string(attempt) + " of " +
-                   std::to_string(policy.maximum_attempts) + "; no attempts left)";
-      }
+      if (outcome.ending != AttemptOutcome::Ending::kNeverStarted && !outcome.non_retryable)
+        message += no_attempts_left(attempt, policy);
       throw TaskFailure(outcome.error_type, message, outcome.error_details);
     }
     if (dispatch.report) dispatch.report(::taskwire::v1::TASK_STATE_PENDING, attempt);

@@ -15,6 +15,7 @@
 #include "server/builtin_kinds.h"
 #include "server/memory_task_store.h"
 #include "server/task_manager.h"
+#include "server/tests/stored_task.h"
 #include "server/worker_kind.h"
 
 // gtest's ASSERT_* return from the function, which a coroutine cannot.
@@ -646,6 +647,82 @@ TEST_F(DispatcherTest, BadTokensAreRejectedAndHarmNoOtherTask) {
     co_await turns();
     EXPECT_EQ(get(first).state(), v1::TASK_STATE_SUCCEEDED);
     EXPECT_EQ(dispatcher().worker_count(), 2u);
+  });
+}
+
+// Recovery: tasks a worker had when the server restarted.
+
+TEST_F(DispatcherTest, ATaskAWorkerWasRunningAtARestartIsDispatchedAgainAsItsNextAttempt) {
+  std::string id = store_task(store_, {.kind = "resize",
+                                       .args_json = R"({"n": 1})",
+                                       .state = v1::TASK_STATE_RUNNING,
+                                       .attempt = 1,
+                                       .created_ago = 3s,
+                                       .started_ago = 3s,
+                                       .maximum_attempts = 3});
+  make();
+  EXPECT_EQ(manager_->recover().running, 1u);
+  run([&]() -> Task<void> {
+    co_await turns();
+    EXPECT_EQ(get(id).state(), v1::TASK_STATE_PENDING);
+    EXPECT_EQ(dispatcher().queued("resize"), 1u);
+    auto worker = connect(a_, "resize", 1);
+    CO_ASSERT_EQ(a_.assignments().size(), 1u);
+    const v1::Assignment assignment = a_.assignments()[0];
+    EXPECT_EQ(assignment.token().task_id(), id);
+    EXPECT_EQ(assignment.token().attempt(), 2u);
+    dispatcher().receive(worker, result(assignment.token(), R"({"ok": true})"));
+    co_await turns();
+    v1::Task task = get(id);
+    EXPECT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(task.attempt(), 2u);
+  });
+}
+
+TEST_F(DispatcherTest, ATaskWhoseRunningAttemptWasItsLastFailsAsWorkerLostAtARestart) {
+  std::string id = store_task(store_, {.kind = "resize",
+                                       .args_json = R"({"n": 1})",
+                                       .state = v1::TASK_STATE_RUNNING,
+                                       .attempt = 2,
+                                       .created_ago = 3s,
+                                       .started_ago = 1s,
+                                       .maximum_attempts = 2});
+  make();
+  manager_->recover();
+  run([&]() -> Task<void> {
+    co_await turns();
+    v1::Task task = get(id);
+    EXPECT_EQ(task.state(), v1::TASK_STATE_FAILED);
+    EXPECT_EQ(task.error().type(), "WorkerLost");
+    EXPECT_EQ(task.error().message(),
+              "attempt 2 was running on a worker when the server restarted (attempt 2 of 2; no "
+              "attempts left)");
+    EXPECT_EQ(dispatcher().queued("resize"), 0u);
+  });
+}
+
+TEST_F(DispatcherTest, ATaskWaitingToRetryAtARestartGoesOnWithItsNextAttempt) {
+  std::string id = store_task(store_, {.kind = "resize",
+                                       .args_json = R"({"n": 1})",
+                                       .state = v1::TASK_STATE_PENDING,
+                                       .attempt = 1,
+                                       .created_ago = 3s,
+                                       .started_ago = 2s,
+                                       .maximum_attempts = 2});
+  make();
+  EXPECT_EQ(manager_->recover().pending, 1u);
+  run([&]() -> Task<void> {
+    auto worker = connect(a_, "resize", 1);
+    co_await turns();
+    CO_ASSERT_EQ(a_.assignments().size(), 1u);
+    EXPECT_EQ(a_.assignments()[0].token().attempt(), 2u);
+    dispatcher().receive(worker, failure(a_.assignments()[0].token(), "Oops", false));
+    co_await turns();
+    v1::Task task = get(id);
+    EXPECT_EQ(task.state(), v1::TASK_STATE_FAILED);
+    EXPECT_EQ(task.error().type(), "Oops");
+    EXPECT_NE(task.error().message().find("attempt 2 of 2; no attempts left"), std::string::npos)
+        << task.error().message();
   });
 }
 

@@ -13,6 +13,7 @@
 #include "core/tests/test_loop.h"
 #include "server/builtin_kinds.h"
 #include "server/memory_task_store.h"
+#include "server/tests/stored_task.h"
 
 namespace taskwire::server {
 namespace {
@@ -566,6 +567,144 @@ TEST_F(TaskManagerTest, AfterStopAcceptingNewTasksAreRefused) {
     v1::Task task;
     auto status = co_await manager().create_task(request("echo", R"({"value": 1})"), &task);
     EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE);
+  });
+}
+
+// Recovery: the manager takes over what a previous server process left in
+// its store (as a durable store hands it back at start-up).
+
+TEST_F(TaskManagerTest, ARecoveredRunningSleepRunsAgainAsItsNextAttemptAndKeepsItsDeadline) {
+  std::string id = store_task(store_, {.kind = "sleep",
+                                       .args_json = R"({"seconds": 10})",
+                                       .state = v1::TASK_STATE_RUNNING,
+                                       .attempt = 1,
+                                       .created_ago = 4s,
+                                       .started_ago = 4s});
+  const std::int64_t started = store_.find(*TaskId::parse(id))->start_unix_nanos;
+  TaskManager::Recovered recovered = manager().recover();
+  EXPECT_EQ(recovered.running, 1u);
+  EXPECT_EQ(recovered.pending + recovered.finished, 0u);
+  run([&]() -> Task<void> {
+    auto done = co_await await(id);
+    EXPECT_EQ(done.task().state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(done.task().attempt(), 2u);
+    // 10 s from its first start: 6 s after the restart (give or take the
+    // real time this test took to get here).
+    EXPECT_NEAR(std::chrono::duration<double>(now()).count(), 6.0, 0.5);
+    EXPECT_EQ(google::protobuf::util::TimeUtil::TimestampToNanoseconds(done.task().start_time()),
+              started);
+  });
+}
+
+TEST_F(TaskManagerTest, ARecoveredPendingTaskRunsAsItsFirstAttempt) {
+  std::string id = store_task(store_, {.kind = "echo", .args_json = R"({"value": "hi"})"});
+  EXPECT_EQ(manager().recover().pending, 1u);
+  run([&]() -> Task<void> {
+    auto done = co_await await(id);
+    EXPECT_EQ(done.task().state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(done.task().attempt(), 1u);
+    EXPECT_EQ(done.task().result().string_value(), "hi");
+  });
+}
+
+TEST_F(TaskManagerTest, RecoveredFinishedTasksKeepTheirResultsUntilRetentionFromTheirFinish) {
+  limits_.retention = 1h;
+  std::string recent = store_task(store_, {.kind = "echo",
+                                           .state = v1::TASK_STATE_SUCCEEDED,
+                                           .attempt = 1,
+                                           .created_ago = 59min,
+                                           .started_ago = 59min,
+                                           .finished_ago = 59min,
+                                           .result_json = "42"});
+  std::string old = store_task(store_, {.kind = "echo",
+                                        .state = v1::TASK_STATE_SUCCEEDED,
+                                        .attempt = 1,
+                                        .created_ago = 2h,
+                                        .started_ago = 2h,
+                                        .finished_ago = 2h,
+                                        .result_json = "1"});
+  EXPECT_EQ(manager().recover().finished, 2u);
+  run([&]() -> Task<void> {
+    co_await sleep(0s);
+    v1::GetTaskRequest request;
+    request.set_id(old);
+    v1::Task task;
+    EXPECT_EQ(manager().get_task(request, &task).error_code(), StatusCode::NOT_FOUND);
+    EXPECT_EQ(get(recent).result().number_value(), 42);
+    co_await sleep(59s);
+    EXPECT_EQ(get(recent).state(), v1::TASK_STATE_SUCCEEDED);
+    co_await sleep(2s);
+    request.set_id(recent);
+    auto status = manager().get_task(request, &task);
+    EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+    EXPECT_NE(status.error_message().find("evicted"), std::string::npos) << status.error_message();
+  });
+}
+
+TEST_F(TaskManagerTest, ARecoveredTasksTimeoutCountsFromItsCreation) {
+  std::string id = store_task(store_, {.kind = "sleep",
+                                       .args_json = R"({"seconds": 100})",
+                                       .state = v1::TASK_STATE_RUNNING,
+                                       .attempt = 1,
+                                       .created_ago = 4s,
+                                       .started_ago = 4s,
+                                       .timeout = 5s});
+  manager().recover();
+  run([&]() -> Task<void> {
+    auto done = co_await await(id);
+    EXPECT_EQ(done.task().state(), v1::TASK_STATE_FAILED);
+    EXPECT_EQ(done.task().error().type(), "TimeoutError");
+    EXPECT_NEAR(std::chrono::duration<double>(now()).count(), 1.0, 0.5);
+  });
+}
+
+TEST_F(TaskManagerTest, ARecoveredTaskPastItsTimeoutFailsAtOnce) {
+  std::string id = store_task(
+      store_,
+      {.kind = "sleep", .args_json = R"({"seconds": 100})", .created_ago = 10s, .timeout = 5s});
+  manager().recover();
+  run([&]() -> Task<void> {
+    auto done = co_await await(id);
+    EXPECT_EQ(done.task().state(), v1::TASK_STATE_FAILED);
+    EXPECT_EQ(done.task().error().type(), "TimeoutError");
+    EXPECT_EQ(now(), 0s);
+  });
+}
+
+TEST_F(TaskManagerTest, IdsMadeAfterRecoveryFollowTheRecoveredOnesEvenIfTheClockWasAhead) {
+  // A task stamped an hour from now: the previous process's clock was ahead.
+  std::string ahead = store_task(store_, {.kind = "echo",
+                                          .state = v1::TASK_STATE_SUCCEEDED,
+                                          .attempt = 1,
+                                          .created_ago = -1h,
+                                          .finished_ago = 0s,
+                                          .result_json = "1"});
+  manager().recover();
+  run([&]() -> Task<void> {
+    v1::Task created = co_await create("echo", R"({"value": 1})");
+    EXPECT_GT(created.id(), ahead);
+  });
+}
+
+TEST_F(TaskManagerTest, ARecoveredIdempotencyKeyStillReturnsItsTask) {
+  std::string id = store_task(store_, {.kind = "echo",
+                                       .state = v1::TASK_STATE_SUCCEEDED,
+                                       .attempt = 1,
+                                       .created_ago = 1s,
+                                       .started_ago = 1s,
+                                       .finished_ago = 1s,
+                                       .result_json = "7",
+                                       .idempotency_key = "order-17"});
+  manager().recover();
+  run([&]() -> Task<void> {
+    v1::CreateTaskRequest again = request("echo", R"({"value": 8})");
+    again.set_idempotency_key("order-17");
+    v1::Task task;
+    auto status = co_await manager().create_task(again, &task);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(task.id(), id);
+    EXPECT_EQ(task.result().number_value(), 7);
+    EXPECT_EQ(store_.size(), 1u);
   });
 }
 
