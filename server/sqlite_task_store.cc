@@ -58,8 +58,13 @@ SqliteDatabase open_database(const std::string& path) {
   // FULL: the WAL is fsynced at every commit, so a commit that completed
   // survives a power loss, not only a crash of the process.
   db.exec("PRAGMA synchronous = FULL");
+  // The writer checkpoints (copies the WAL into the file, and fsyncs it)
+  // once the WAL holds this many pages: every 40 MB rather than SQLite's
+  // 4 MB, so that a task's rows, rewritten at each change, are mostly
+  // copied once, and the writer stalls on the file's fsync ten times less.
+  db.exec("PRAGMA wal_autocheckpoint = 10000");
   // Deleted rows leave free pages that later rows reuse; keep the WAL from
-  // staying large after a burst (it is reset after each checkpoint).
+  // staying large after a burst (it is truncated to this after a checkpoint).
   db.exec("PRAGMA journal_size_limit = 67108864");
   std::string check = db.query_text("PRAGMA quick_check");
   if (check != "ok") throw StoreError(path + ": fails its integrity check (quick_check): " + check);
