@@ -76,9 +76,27 @@ int main(int argc, char** argv) {
   app.add_option("--max-running-per-kind", workers.max_running_per_kind,
                  "Tasks of one worker-run kind running at once, over all workers (0: no limit)")
       ->envname("TASKWIRE_MAX_RUNNING_PER_KIND");
+  bool in_memory = false;
+  auto* data_dir_option =
+      app.add_option("--data-dir", options.data_dir,
+                     "Keep tasks in a SQLite database in this directory (created if missing), "
+                     "so that they survive a restart")
+          ->envname("TASKWIRE_DATA_DIR");
+  app.add_flag("--in-memory", in_memory, "Keep tasks in memory only (the default)")
+      ->envname("TASKWIRE_IN_MEMORY");
   app.add_option("--port-file", port_file,
                  "Write the bound port to this file once serving (for tests)");
   CLI11_PARSE(app, argc, argv);
+  if (data_dir_option->count() > 0 && options.data_dir.empty()) {
+    std::fprintf(stderr, "--data-dir (TASKWIRE_DATA_DIR): must not be empty\n");
+    return 2;
+  }
+  if (in_memory && !options.data_dir.empty()) {
+    std::fprintf(stderr,
+                 "--data-dir (TASKWIRE_DATA_DIR) and --in-memory (TASKWIRE_IN_MEMORY) exclude "
+                 "each other: give one\n");
+    return 2;
+  }
   limits.retention = seconds_flag(retention_seconds);
   options.drain_grace = seconds_flag(drain_seconds);
   workers.heartbeat_timeout = seconds_flag(worker_heartbeat_timeout);

@@ -16,6 +16,7 @@
 #include "server/cq_poller.h"
 #include "server/health_service.h"
 #include "server/memory_task_store.h"
+#include "server/sqlite_task_store.h"
 #include "server/task_manager.h"
 #include "server/task_service.h"
 #include "server/worker_kind.h"
@@ -57,9 +58,20 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   Dispatcher dispatcher(loop, options_.workers);
   WorkerKinds worker_kinds(dispatcher, kinds);
   kinds.set_fallback(&worker_kinds);
-  MemoryTaskStore store;
-  TaskManager manager(loop, kinds, store, options_.limits, seed);
-  if (store.size() != 0) {
+  // Opened before anything listens: a store that cannot be used stops the
+  // server here rather than letting it start empty.
+  std::unique_ptr<TaskStore> store;
+  if (options_.data_dir.empty()) {
+    store = std::make_unique<MemoryTaskStore>();
+  } else {
+    try {
+      store = std::make_unique<SqliteTaskStore>(loop, options_.data_dir);
+    } catch (const StoreError& e) {
+      throw std::runtime_error(std::string("cannot open the task store: ") + e.what());
+    }
+  }
+  TaskManager manager(loop, kinds, *store, options_.limits, seed);
+  if (store->size() != 0) {
     TaskManager::Recovered recovered = manager.recover();
     spdlog::info("recovered {} tasks: {} finished, {} pending again, {} running again",
                  recovered.finished + recovered.pending + recovered.running, recovered.finished,
@@ -104,7 +116,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
     if (stop_requested_) loop.post(wake_);
   }
   spdlog::info("taskwired listening on {} (port {}); store: {}; kinds: {}", options_.listen, port,
-               store.describe(), kinds.names());
+               store->describe(), kinds.names());
   if (on_listening) on_listening(port);
 
   loop.run(serve(drain));

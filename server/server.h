@@ -22,6 +22,9 @@ struct ServerOptions {
   // cancelled.
   Duration drain_grace = std::chrono::seconds(10);
   std::uint64_t seed = 0;  // 0: from the system's entropy.
+  // Where tasks are kept: empty for memory only, else a directory for the
+  // durable SQLite store (created if missing; see sqlite_task_store.h).
+  std::string data_dir;
 };
 
 // taskwired in one object: the loop, the task manager, the gRPC server with
@@ -36,7 +39,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Serves until stopped. Calls `on_listening` with the bound port once the
-  // server accepts calls. Throws std::runtime_error if it cannot listen.
+  // server accepts calls. Throws std::runtime_error if it cannot listen or
+  // cannot open its task store (a StoreError naming the path and reason).
   void run(const std::function<void(int port)>& on_listening = {});
   // Thread-safe and idempotent: begins the graceful shutdown.
   void stop();

@@ -32,7 +32,10 @@ class TaskStore {
   // suspension: the caller may change them again at once).
   virtual Task<void> commit(std::span<const TaskRecord* const> records) = 0;
   // The same for one record; keeps the caller's coroutine frame small.
-  Task<void> commit_one(const TaskRecord& record) {
+  // Virtual so that a store can read the record when this is called rather
+  // than when the returned task first runs (the caller may hand it to
+  // create_task, which starts it on a later pass).
+  virtual Task<void> commit_one(const TaskRecord& record) {
     const TaskRecord* one[] = {&record};
     co_await commit(one);
   }

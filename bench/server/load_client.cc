@@ -7,6 +7,10 @@
 //   --rpc runtask   taskwire.v1.TaskService/RunTask, kind "echo",
 //                   args {"value": --payload}; each answer is checked to be
 //                   done, SUCCEEDED, with the value echoed.
+//   --rpc createtask  taskwire.v1.TaskService/CreateTask, kind "echo", args
+//                   as runtask's: task creation alone (the call answers
+//                   once the task is created, and committed by a durable
+//                   store); each answer is checked to carry an id.
 //
 //   load_client --target 127.0.0.1:PORT --rpc echo --in-flight 64
 //               [--duration 5] [--warmup 1] [--threads 1] [--payload x]
@@ -102,6 +106,30 @@ class RunTaskRpc final : public Rpc {
   grpc::Status status_;
 };
 
+class CreateTaskRpc final : public Rpc {
+ public:
+  CreateTaskRpc(tv1::TaskService::Stub& stub, const tv1::CreateTaskRequest& request)
+      : stub_(stub), request_(request) {}
+  void start(grpc::CompletionQueue* cq, void* tag) override {
+    context_ = std::make_unique<grpc::ClientContext>();
+    context_->set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+    reader_ = stub_.AsyncCreateTask(context_.get(), request_, cq);
+    reader_->Finish(&response_, &status_, tag);
+  }
+  bool succeeded() const override {
+    return status_.ok() && !response_.id().empty() &&
+           response_.state() != tv1::TASK_STATE_UNSPECIFIED;
+  }
+
+ private:
+  tv1::TaskService::Stub& stub_;
+  const tv1::CreateTaskRequest& request_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<tv1::Task>> reader_;
+  tv1::Task response_;
+  grpc::Status status_;
+};
+
 struct ThreadResult {
   std::vector<std::int64_t> latencies_ns;  // Calls that succeeded in the window.
   std::int64_t errors_in_window = 0;
@@ -175,7 +203,8 @@ int main(int argc, char** argv) try {
   std::string view = "outcome";
   app.option_defaults()->always_capture_default();
   app.add_option("--target", target, "host:port")->required();
-  app.add_option("--rpc", rpc, "echo or runtask")->check(CLI::IsMember({"echo", "runtask"}));
+  app.add_option("--rpc", rpc, "echo, runtask or createtask")
+      ->check(CLI::IsMember({"echo", "runtask", "createtask"}));
   app.add_option("--in-flight", in_flight, "Calls kept in flight")->check(CLI::PositiveNumber);
   app.add_option("--duration", duration, "Measured seconds")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "Seconds before the measured window")
@@ -209,8 +238,10 @@ int main(int argc, char** argv) try {
   std::function<std::unique_ptr<Rpc>()> make;
   if (rpc == "echo") {
     make = [&] { return std::make_unique<EchoRpc>(*echo_stub, echo_request); };
-  } else {
+  } else if (rpc == "runtask") {
     make = [&] { return std::make_unique<RunTaskRpc>(*task_stub, run_request, payload); };
+  } else {
+    make = [&] { return std::make_unique<CreateTaskRpc>(*task_stub, run_request.task()); };
   }
 
   const double cpu_before = cpu_seconds();
