@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs tests/integration/test_taskwired.py against the taskwired binary in
+# Runs tests/integration/test_taskwired.py (or the test script named by the
+# first argument, e.g. test_crash_recovery.py) against the taskwired binary in
 # the runfiles, after generating the Python stubs for the wire API into the
 # test's temporary directory. Needs /usr/bin/python3 with python3-grpcio and
 # python3-grpc-tools (the python3 first on PATH may be another one).
@@ -18,4 +19,9 @@ mkdir -p "$stubs"
 
 export TASKWIRED="$runfiles/server/taskwired"
 export TASKWIRE_PY_STUBS="$stubs"
-exec "$python" "$runfiles/tests/integration/test_taskwired.py" "$@"
+script=test_taskwired.py
+if [[ "${1:-}" == *.py ]]; then
+  script=$1
+  shift
+fi
+exec "$python" "$runfiles/tests/integration/$script" "$@"
