@@ -1,5 +1,7 @@
 #include "server/task_manager.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -65,7 +67,7 @@ bool labels_match(const TaskRecord& record,
 std::vector<TaskHandle<void>> runners_of(const std::vector<TaskRecord*>& records) {
   std::vector<TaskHandle<void>> runners;
   for (TaskRecord* record : records) {
-    if (!record->finished()) runners.push_back(record->runner);
+    if (!record->settled()) runners.push_back(record->runner);
   }
   return runners;
 }
@@ -231,9 +233,18 @@ Task<void> TaskManager::run(TaskRecord& record, Value args) {
   }
   finish(record, std::move(error), std::move(result));
   const v1::TaskState state = record.state;
+  // The outcome is told (settled()) only once it is durable: a client
+  // that saw a result must not see the task run again after a crash. Until
+  // the runner is released the task is not retained, so not evicted.
+  try {
+    co_await store_.commit_one(record);
+  } catch (const CancelledError&) {
+    throw;  // The loop is shutting down.
+  } catch (const std::exception& e) {
+    spdlog::error("task {}: its outcome was not stored: {}", record.id.to_string(), e.what());
+  }
   record.runner = {};
-  // The record may be evicted once this suspends: touch it no more.
-  co_await store_.commit_one(record);
+  retain(record);
   if (state == v1::TASK_STATE_CANCELLED) throw CancelledError();
   if (state == v1::TASK_STATE_FAILED) throw TaskFailedMarker();
 }
@@ -372,9 +383,12 @@ void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value res
   record.deadline.cancel();
   record.deadline = {};
   --unfinished_;
+  notify(record, previous);
+}
+
+void TaskManager::retain(const TaskRecord& record) {
   finished_.emplace_back(loop_.now(), record.id);
   schedule_sweep();
-  notify(record, previous);
 }
 
 void TaskManager::request_cancel(TaskRecord& record) {
@@ -577,14 +591,18 @@ Task<grpc::Status> TaskManager::await_task(const v1::AwaitTaskRequest& request,
 Task<grpc::Status> TaskManager::await_one(TaskId id, std::optional<Duration> limit,
                                           v1::TaskView view, v1::AwaitTaskResponse* response) {
   TaskRecord* record = store_.find(id);
-  if (record != nullptr && !record->finished() && limit != Duration::zero()) {
+  // A finished task whose outcome is being stored is waited for whatever
+  // the limit: it is a matter of milliseconds.
+  if (record != nullptr && !record->settled() &&
+      (limit != Duration::zero() || record->finished())) {
+    if (record->finished()) limit.reset();
     co_await taskwire::wait(just(record->runner), WaitOptions{ReturnWhen::kAllCompleted, limit, 0});
     record = store_.find(id);
   }
   if (record == nullptr)
     co_return Status(StatusCode::NOT_FOUND, "id: task was evicted while awaited");
   record->to_proto(response->mutable_task(), view);
-  response->set_done(record->finished());
+  response->set_done(record->settled());
   co_return Status::OK;
 }
 
@@ -622,7 +640,7 @@ Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
   std::optional<TaskId> first_failure;
   // Tasks already finished count first, in request order, as in asyncio.
   for (TaskRecord* record : records) {
-    if (stop_on_failure && record->finished() && record->state != v1::TASK_STATE_SUCCEEDED) {
+    if (stop_on_failure && record->settled() && record->state != v1::TASK_STATE_SUCCEEDED) {
       first_failure = record->id;
       break;
     }
@@ -630,7 +648,7 @@ Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
   bool timed_out = false;
   std::vector<TaskRecord*> running;
   for (TaskRecord* record : unique(records)) {
-    if (!record->finished()) running.push_back(record);
+    if (!record->settled()) running.push_back(record);
   }
   if (!first_failure && !running.empty()) {
     std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
@@ -683,7 +701,7 @@ Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitRes
   std::size_t finished = 0;
   bool any_failed = false;
   for (TaskRecord* record : records) {
-    if (!record->finished()) continue;
+    if (!record->settled()) continue;
     ++finished;
     any_failed = any_failed || record->state == v1::TASK_STATE_FAILED;
   }
@@ -698,7 +716,7 @@ Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitRes
   }
   for (const TaskId& id : ids) {
     TaskRecord* record = store_.find(id);
-    if (record != nullptr && !record->finished()) {
+    if (record != nullptr && !record->settled()) {
       response->add_pending_ids(id.to_string());
     } else if (record != nullptr) {
       record->to_proto(response->add_done(), view);
@@ -723,7 +741,7 @@ Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& reque
   std::vector<TaskRecord*> running;
   std::vector<v1::Task> already;
   for (TaskRecord* record : records) {
-    if (record->finished()) {
+    if (record->settled()) {
       record->to_proto(&already.emplace_back(), view);
     } else {
       running.push_back(record);
@@ -762,7 +780,7 @@ Task<grpc::Status> TaskManager::cancel_task(const v1::CancelTaskRequest& request
   TaskRecord* record;
   if (auto status = lookup(request.id(), "id", &record); !status.ok()) co_return status;
   TaskId id = record->id;
-  if (!record->finished()) {
+  if (!record->settled()) {
     request_cancel(*record);
     co_await taskwire::wait(just(record->runner));
   }

@@ -99,6 +99,8 @@ class TaskManager {
   void request_cancel(TaskRecord& record);
   void on_deadline(const TaskId& id);
   void finish(TaskRecord& record, std::exception_ptr error, Value result);
+  // Keeps a settled task for its retention.
+  void retain(const TaskRecord& record);
   void notify(const TaskRecord& record, v1::TaskState previous);
   void schedule_sweep();
   void sweep();

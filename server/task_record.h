@@ -52,6 +52,9 @@ struct TaskRecord {
     return state == v1::TASK_STATE_SUCCEEDED || state == v1::TASK_STATE_FAILED ||
            state == v1::TASK_STATE_CANCELLED;
   }
+  // Finished, and its outcome stored: what awaiting clients are told. (A
+  // finished task's runner is released once its outcome is stored.)
+  bool settled() const noexcept { return finished() && !runner.valid(); }
   const std::string& idempotency_key() const;
   // The record as the wire API shows it, in full or only its outcome.
   void to_proto(v1::Task* task, v1::TaskView view = v1::TASK_VIEW_FULL) const;

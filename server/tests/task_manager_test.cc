@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/event.h"
 #include "core/sleep.h"
 #include "core/tests/test_loop.h"
 #include "server/builtin_kinds.h"
@@ -705,6 +706,66 @@ TEST_F(TaskManagerTest, ARecoveredIdempotencyKeyStillReturnsItsTask) {
     EXPECT_EQ(task.id(), id);
     EXPECT_EQ(task.result().number_value(), 7);
     EXPECT_EQ(store_.size(), 1u);
+  });
+}
+
+// A store whose commits of finished tasks wait, while `hold` is set, until
+// `release` is set: a durable store's disk, slowed down.
+class SlowStore final : public TaskStore {
+ public:
+  bool hold = false;
+  Event release;
+
+  std::string describe() const override { return "slow"; }
+  TaskRecord* find(const TaskId& id) override { return memory_.find(id); }
+  TaskRecord* find_by_idempotency_key(std::string_view key) override {
+    return memory_.find_by_idempotency_key(key);
+  }
+  TaskRecord& insert(std::unique_ptr<TaskRecord> record) override {
+    return memory_.insert(std::move(record));
+  }
+  Task<void> commit(std::span<const TaskRecord* const> records) override {
+    if (hold && records[0]->finished()) co_await release.wait();
+  }
+  void evict(const TaskId& id) override { memory_.evict(id); }
+  bool evicted(const TaskId& id) const override { return memory_.evicted(id); }
+  void scan(std::optional<TaskId> after,
+            const std::function<bool(const TaskRecord&)>& visit) const override {
+    memory_.scan(after, visit);
+  }
+  std::size_t size() const override { return memory_.size(); }
+
+ private:
+  MemoryTaskStore memory_;
+};
+
+TEST_F(TaskManagerTest, AnOutcomeIsToldOnlyOnceItIsStored) {
+  SlowStore slow;
+  TaskManager manager(v_.loop(), kinds_, slow, limits_, 7);
+  run([&]() -> Task<void> {
+    v1::Task created;
+    EXPECT_TRUE((co_await manager.create_task(request("echo", R"({"value": 5})"), &created)).ok());
+    slow.hold = true;
+    for (int i = 0; i < 5; ++i) co_await sleep(0s);  // The echo has run; its outcome waits.
+    v1::AwaitTaskRequest at_once;
+    at_once.set_id(created.id());
+    *at_once.mutable_wait_timeout() = google::protobuf::util::TimeUtil::SecondsToDuration(0);
+    v1::AwaitTaskResponse answer;
+    auto awaiting = v_.loop().create_task(manager.await_task(at_once, &answer));
+    v1::GatherRequest gather;
+    gather.add_ids(created.id());
+    v1::GatherResponse gathered;
+    auto gathering = v_.loop().create_task(manager.gather(gather, &gathered));
+    co_await sleep(1s);
+    EXPECT_FALSE(awaiting.done());
+    EXPECT_FALSE(gathering.done());
+    slow.release.set();
+    EXPECT_TRUE((co_await awaiting).ok());
+    EXPECT_TRUE((co_await gathering).ok());
+    EXPECT_TRUE(answer.done());
+    EXPECT_EQ(answer.task().result().number_value(), 5);
+    EXPECT_EQ(gathered.tasks(0).result().number_value(), 5);
+    EXPECT_EQ(now(), 1s);
   });
 }
 
