@@ -44,6 +44,8 @@ extern const char* const kSelectTasksSql;
 // Binds `row` to kUpsertTaskSql. `scratch` holds the encoded id and labels
 // until the statement has run.
 void bind_row(SqliteStatement& upsert, const TaskRow& row, std::string& scratch);
+// Binds a task id (16 bytes, big-endian) held in `bytes` until the
+// statement has run.
 void bind_id(SqliteStatement& statement, int index, const TaskId& id, char (&bytes)[16]);
 // Reads the current row of kSelectTasksSql; throws StoreError naming the
 // row if a column cannot be decoded.

@@ -300,6 +300,35 @@ TEST(SqliteTaskStore, CommitsQueuedDuringATransactionShareTheNext) {
       << "200 commits queued together took " << store.transactions() << " transactions";
 }
 
+TEST(SqliteTaskStore, AFailedTransactionFailsItsCommitsAndTheNextOneWorks) {
+  const std::string dir = temp_dir("failed_commit");
+  TaskIdGenerator ids(8);
+  EventLoop loop;
+  SqliteTaskStore store(loop, dir);
+  // A task without a kind breaks the table's NOT NULL: the transaction
+  // that holds it fails as a whole.
+  TaskRecord& bad = store.insert(make_record(ids, 1'700'000'000'000'000'000));
+  bad.kind.clear();
+  TaskRecord& good = store.insert(make_record(ids, 1'700'000'000'000'000'001));
+  std::string error;
+  bool later_commit_ok = false;
+  run_on_loop(loop, [&]() -> Task<void> {
+    const TaskRecord* both[] = {&bad, &good};
+    try {
+      co_await store.commit(both);
+    } catch (const StoreError& e) {
+      error = e.what();
+    }
+    co_await store.commit_one(good);
+    later_commit_ok = true;
+  });
+  EXPECT_THAT(error, HasSubstr("commit failed"));
+  EXPECT_THAT(error, HasSubstr("NOT NULL constraint failed: tasks.kind"));
+  EXPECT_THAT(error, HasSubstr(db_path(dir)));
+  EXPECT_TRUE(later_commit_ok);
+  EXPECT_EQ(store.transactions(), 2u);
+}
+
 TEST(SqliteTaskStore, EvictDeletesTheRowAndChurnKeepsTheFileBounded) {
   const std::string dir = temp_dir("evict");
   TaskIdGenerator ids(6);
