@@ -1,8 +1,8 @@
 #pragma once
 
-#include <deque>
 #include <absl/container/btree_map.h>
 
+#include <deque>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,6 +23,7 @@ class MemoryTaskStore final : public TaskStore {
   TaskRecord* find_by_idempotency_key(std::string_view key) override;
   TaskRecord& insert(std::unique_ptr<TaskRecord> record) override;
   Task<void> commit(std::span<const TaskRecord* const>) override { co_return; }
+  void commit_soon(const TaskRecord&) override {}
   void evict(const TaskId& id) override;
   bool evicted(const TaskId& id) const override { return tombstones_.contains(id); }
   void scan(std::optional<TaskId> after,

@@ -57,6 +57,7 @@ class SqliteTaskStore final : public TaskStore {
   // the task they return first runs.
   Task<void> commit(std::span<const TaskRecord* const> records) override;
   Task<void> commit_one(const TaskRecord& record) override;
+  void commit_soon(const TaskRecord& record) override;
   void evict(const TaskId& id) override;
   bool evicted(const TaskId& id) const override { return memory_.evicted(id); }
   void scan(std::optional<TaskId> after,

@@ -214,7 +214,10 @@ Task<void> TaskManager::run(TaskRecord& record, Value args) {
       record.handed_over = true;
     } else {
       mark_running(record);
-      co_await store_.commit_one(record);
+      // Not waited for: after a crash a built-in task runs again from its
+      // first start (or creation, the same moment) whether or not this
+      // reached the disk.
+      store_.commit_soon(record);
     }
     // Named, not a braced temporary: GCC 12 destroys a temporary class
     // argument of a coroutine call inside co_await twice.
@@ -263,7 +266,7 @@ void TaskManager::report_attempts(TaskRecord& record, TaskContext& context) {
     context.extras->last_attempt_cut_off = true;
     record.state = v1::TASK_STATE_PENDING;
     notify(record, v1::TASK_STATE_RUNNING);
-    loop_.create_task(store_.commit_one(record));
+    store_.commit_soon(record);
   }
   context.extras->report = [this, &record](v1::TaskState state, std::uint32_t attempt) {
     if (record.finished()) return;
@@ -272,7 +275,7 @@ void TaskManager::report_attempts(TaskRecord& record, TaskContext& context) {
     record.attempt = attempt;
     if (state == v1::TASK_STATE_RUNNING) record.start_unix_nanos = wall_now_nanos();
     notify(record, previous);
-    loop_.create_task(store_.commit_one(record));
+    store_.commit_soon(record);
   };
   // Progress is kept, not committed or broadcast: it changes too often to
   // be worth a write or an event each time.
@@ -295,7 +298,7 @@ void TaskManager::mark_running(TaskRecord& record) {
 }
 
 void TaskManager::tell_ran_before(const TaskRecord& record, TaskContext& context) const {
-  if (record.attempt <= 1) return;
+  if (!record.recovered) return;
   context.extras = std::make_unique<TaskContext::Extras>();
   context.extras->ran_before =
       Duration(std::max<std::int64_t>(0, wall_now_nanos() - record.start_unix_nanos));
@@ -328,6 +331,12 @@ TaskManager::Recovered TaskManager::recover() {
 
   for (const TaskId& id : unfinished) {
     TaskRecord& record = *store_.find(id);
+    record.recovered = true;
+    // A built-in task starts as it is created; its start may not have
+    // reached the disk.
+    Kind* kind = kinds_.find(record.kind);
+    if (record.start_unix_nanos == 0 && kind != nullptr && !kind->dispatched())
+      record.start_unix_nanos = record.create_unix_nanos;
     ++unfinished_;
     if (record.state == v1::TASK_STATE_RUNNING) {
       ++recovered.running;

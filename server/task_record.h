@@ -47,6 +47,8 @@ struct TaskRecord {
   bool timed_out = false;
   // A dispatched kind has the task: it may be PENDING while its runner runs.
   bool handed_over = false;
+  // Taken over from a previous server process by recovery.
+  bool recovered = false;
 
   bool finished() const noexcept {
     return state == v1::TASK_STATE_SUCCEEDED || state == v1::TASK_STATE_FAILED ||

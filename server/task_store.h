@@ -39,6 +39,10 @@ class TaskStore {
     const TaskRecord* one[] = {&record};
     co_await commit(one);
   }
+  // Records the record's current state without waiting for it: for a change
+  // that a crash may lose (recovery copes), such as a task starting. Kept
+  // in order with the commits around it.
+  virtual void commit_soon(const TaskRecord& record) = 0;
   // Forgets a finished task (retention ended); find() then returns null and
   // evicted() true, for a while.
   virtual void evict(const TaskId& id) = 0;

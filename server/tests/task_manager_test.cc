@@ -608,6 +608,18 @@ TEST_F(TaskManagerTest, ARecoveredPendingTaskRunsAsItsFirstAttempt) {
   });
 }
 
+TEST_F(TaskManagerTest, ARecoveredSleepWhoseStartWasNotStoredEndsItsSecondsAfterItsCreation) {
+  std::string id =
+      store_task(store_, {.kind = "sleep", .args_json = R"({"seconds": 10})", .created_ago = 4s});
+  EXPECT_EQ(manager().recover().pending, 1u);
+  run([&]() -> Task<void> {
+    auto done = co_await await(id);
+    EXPECT_EQ(done.task().state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_NEAR(std::chrono::duration<double>(now()).count(), 6.0, 0.5);
+    EXPECT_EQ(done.task().start_time(), done.task().create_time());
+  });
+}
+
 TEST_F(TaskManagerTest, RecoveredFinishedTasksKeepTheirResultsUntilRetentionFromTheirFinish) {
   limits_.retention = 1h;
   std::string recent = store_task(store_, {.kind = "echo",
@@ -727,6 +739,7 @@ class SlowStore final : public TaskStore {
   Task<void> commit(std::span<const TaskRecord* const> records) override {
     if (hold && records[0]->finished()) co_await release.wait();
   }
+  void commit_soon(const TaskRecord&) override {}
   void evict(const TaskId& id) override { memory_.evict(id); }
   bool evicted(const TaskId& id) const override { return memory_.evicted(id); }
   void scan(std::optional<TaskId> after,
