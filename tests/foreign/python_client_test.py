@@ -17,7 +17,6 @@ tasks through the server's own calls, never by sleeping.
 import asyncio
 import os
 import re
-import subprocess
 import sys
 import time
 import unittest
