@@ -460,14 +460,10 @@ class DrainWithWorkInFlightTest(ServerPerTest):
         self.assertTrue(err.startswith("taskwire: "), seen)
         self.assertIn(self.target(server), err, seen)
 
-    @unittest.expectedFailure
     def test_a_cli_await_in_flight_is_told_the_server_is_shutting_down(self):
-        # Known: the calls still in flight when the grace is over end with
-        # gRPC's own "Cancelling all calls" (grpc::Server::Shutdown), so the
-        # CLI says "cannot reach the server at ... (Cancelling all calls)".
-        # Calls refused during the drain already say "shutting down".
+        # Not gRPC's own "Cancelling all calls", which Server::Shutdown gives.
         server, code, err, out = self.cli_await_during_drain()
-        self.assertIn("shutting down", err)
+        self.assertIn("server is shutting down: its drain grace is over", err)
 
     def test_calls_of_every_kind_and_a_worker_stream_in_flight_end_and_it_exits_0(self):
         server = self.start_server("--drain-grace", str(self.GRACE))
@@ -517,16 +513,17 @@ class DrainWithWorkInFlightTest(ServerPerTest):
         self.assertIsNotNone(found, server.log_tail())
         self.assertGreaterEqual(int(found.group(1)), 40, server.log_tail())
         self.assertLogHas(server, r"worker \d+ \(w\) lost")
+        shutting_down = "server is shutting down: its drain grace is over"
         for future in unary:
             error = future.exception(timeout=5)
             self.assertIsNotNone(error, "a call answered as if nothing happened")
-            self.assertIn(error.code(), (Code.CANCELLED, Code.UNAVAILABLE), error.details())
+            self.assertEqual((error.code(), error.details()), (Code.UNAVAILABLE, shutting_down))
         for stream in streams:
             while stream.next(timeout=5) is not EventStream.ENDED:
                 pass
-            if stream.error is not None:
-                self.assertIn(stream.error.code(), (Code.CANCELLED, Code.UNAVAILABLE),
-                              stream.error.details())
+            if stream.error is not None:  # Watches end cleanly; AsCompleted with an error.
+                self.assertEqual((stream.error.code(), stream.error.details()),
+                                 (Code.UNAVAILABLE, shutting_down))
         print(f"\n  SIGTERM with {found.group(1)} calls in flight: exit {code} after {took:.2f} s "
               f"(grace {self.GRACE} s)", flush=True)
         self.assertIsNone(worker.poll(), "the worker died with the server; it should reconnect")
