@@ -41,6 +41,13 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js for //tests/foreign:node_client_test: Debian's nodejs (18) and npm,
+# only when there is no npm at all. A Node installed otherwise (nodesource's
+# node 20, say) bundles its own npm, which Debian's npm package conflicts with.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

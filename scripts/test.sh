@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing (scripts/install-deps.sh), then
+# Runs every test: installs what is missing (scripts/install-deps.sh,
+# scripts/install-node-deps.sh), then
 # `bazel test //...`. Extra arguments go to bazel, e.g.
 #   scripts/test.sh --config=asan
 #   scripts/test.sh --test_output=all
@@ -9,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
+# The npm packages of the Node.js client test, outside the source tree.
+bash scripts/install-node-deps.sh
 
 # Without a terminal (CI, pipes) Bazel's progress bar and colours only add noise.
 tty_flags=()

@@ -26,6 +26,8 @@ namespace taskwire::server {
 namespace {
 
 constexpr int kMaxMessageBytes = 64 * 1024 * 1024;  // CreateTasks of 100,000 tasks fits.
+// How long the calls stopped at the end of the drain grace get to answer.
+constexpr Duration kStoppedCallsWait = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -142,7 +144,19 @@ Task<void> Server::serve(Drain& drain) {
   } catch (const TimeoutError&) {
     timed_out = true;
   }
-  if (timed_out) spdlog::info("drain grace over: cancelling {} call(s)", drain.calls->active());
+  if (timed_out) {
+    spdlog::info("drain grace over: cancelling {} call(s)", drain.calls->active());
+    // Each answers UNAVAILABLE saying why, before gRPC cancels what is left
+    // (all the same, past a short wait: a call must not hold up the exit).
+    drain.calls->stop_all();
+    bool stuck = false;
+    try {
+      co_await wait_for(drain.calls->wait_idle(), kStoppedCallsWait);
+    } catch (const TimeoutError&) {
+      stuck = true;
+    }
+    if (stuck) spdlog::warn("{} call(s) did not stop; gRPC cancels them", drain.calls->active());
+  }
   // grpc::Server::Shutdown cancels what is left and waits for it, and the
   // calls finish on this loop: wait for it on another thread.
   Event stopped;

@@ -73,20 +73,24 @@ class StreamCall {
   }
 
   Task<void> serve() {
-    method_.calls->enter();
+    const CallCounter::Id id = method_.calls->enter([this] {
+      if (task_.valid()) task_.cancel();
+    });
     grpc::Status status;
     // Named: GCC 12 may destroy a temporary argument inside co_await twice.
     typename Method::Emit emit_one([this](const Message& message) { return emit(message); });
     try {
       status = co_await method_.handler(request_, std::move(emit_one));
     } catch (const CancelledError&) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
+      status = method_.calls->stopping()
+                   ? stopped_by_shutdown()
+                   : grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
     } catch (const std::exception& e) {
       status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
     task_ = {};
     request_finish(std::move(status));
-    method_.calls->leave();
+    method_.calls->leave(id);
   }
 
   void request_finish(grpc::Status status) {

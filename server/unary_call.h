@@ -70,18 +70,22 @@ class UnaryCall {
   }
 
   Task<void> serve() {
-    method_.calls->enter();
+    const CallCounter::Id id = method_.calls->enter([this] {
+      if (task_.valid()) task_.cancel();
+    });
     grpc::Status status;
     try {
       status = co_await method_.handler(request_, &response_);
     } catch (const CancelledError&) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
+      status = method_.calls->stopping()
+                   ? stopped_by_shutdown()
+                   : grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
     } catch (const std::exception& e) {
       status = grpc::Status(grpc::StatusCode::INTERNAL, e.what());
     }
     task_ = {};
     finish(status);
-    method_.calls->leave();
+    method_.calls->leave(id);
   }
 
   void finish(const grpc::Status& status) {

@@ -1743,7 +1743,8 @@ class _Result(unittest.TextTestResult):
         self.passed += 1
 
 
-def main(argv):
+def main(argv, module=None):
+    """Runs the tests of `module` (default: this one); 0 if all passed."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -1757,7 +1758,7 @@ def main(argv):
     loader = unittest.TestLoader()
     if options.patterns:
         loader.testNamePatterns = [f"*{p}*" for p in options.patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
+    suite = loader.loadTestsFromModule(module or sys.modules[__name__])
     started = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=options.verbosity,
                                      resultclass=_Result)
@@ -1772,7 +1773,8 @@ def main(argv):
           + (f" ({', '.join(extras)})" if extras else "")
           + f" in {time.monotonic() - started:.1f} s")
     if "TEST_UNDECLARED_OUTPUTS_DIR" in os.environ:
-        print("server logs: bazel-testlogs/tests/taskwired_integration_test/test.outputs/")
+        target = os.environ.get("TEST_TARGET", "//tests:taskwired_integration_test")
+        print(f"server logs: bazel-testlogs/{target.lstrip('/').replace(':', '/')}/test.outputs/")
     else:
         print(f"server logs: {LOG_DIR}")
     return 0 if failed == 0 and result.testsRun > 0 else 1
