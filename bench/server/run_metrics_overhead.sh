@@ -6,8 +6,9 @@
 #      server's CPU per call;
 #   2. 100,000 sleep(0.5 s) tasks through CreateTasks x 10,000, then a
 #      Gather (task_load create-gather, a fresh server each time): tasks/s.
-# Prints the medians and the ratios on/off. Only figures from the same run
-# are compared; the machine is noisy.
+# Prints the medians and the ratios on/off, of rates and of the server's
+# CPU per unit of work (steadier on a shared machine, where rates move
+# with whatever else runs). Only figures from the same run are compared.
 #
 # Usage: bench/server/run_metrics_overhead.sh
 # Environment: ROUNDS (default 5), DURATION (5 s), WARMUP (1 s), PYTHON
@@ -142,6 +143,8 @@ rows = [
     ("RunTask p50 latency, µs", lambda r: r["p50_us"], run, "{:.0f}"),
     ("taskwired CPU per RunTask, µs", cpu, run, "{:.2f}"),
     ("CreateTasks tasks/s", lambda r: r["create_tasks_per_s"], create, "{:,.0f}"),
+    ("taskwired CPU per created task, µs",
+     lambda r: r["server_cpu_create_s"] / r["tasks"] * 1e6, create, "{:.2f}"),
 ]
 print(open(f"{out}/machine.txt").read())
 print("| Figure (median of %d) | metrics off | metrics on | on / off |" % len(run["off"]))
