@@ -20,6 +20,7 @@ PACKAGES=(
   libbenchmark-dev
   libcli11-dev
   libsqlite3-dev
+  libcpp-httplib-dev     # HTTP server of taskwired's /metrics endpoint
   libgoogle-perftools-dev # TCMalloc, linked into taskwired
   python3
   python3-grpcio

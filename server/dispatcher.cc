@@ -523,4 +523,11 @@ std::size_t Dispatcher::queued(std::string_view kind) const {
   return it == queues_.end() ? 0 : it->second.waiting.size();
 }
 
+std::vector<std::pair<std::string, std::size_t>> Dispatcher::queue_depths() const {
+  std::vector<std::pair<std::string, std::size_t>> depths;
+  depths.reserve(queues_.size());
+  for (const auto& [name, queue] : queues_) depths.emplace_back(name, queue.waiting.size());
+  return depths;
+}
+
 }  // namespace taskwire::server

@@ -118,6 +118,9 @@ class Dispatcher {
   std::vector<std::string> kinds() const;
   std::size_t worker_count() const { return workers_.size(); }
   std::size_t queued(std::string_view kind) const;
+  // Attempts waiting for a worker, for each kind that has had a queue, by
+  // kind (for metrics).
+  std::vector<std::pair<std::string, std::size_t>> queue_depths() const;
   const DispatcherOptions& options() const { return options_; }
 
  private:

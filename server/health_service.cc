@@ -13,16 +13,17 @@ constexpr int kCallsRequestedAhead = 4;
 void HealthService::listen(grpc::ServerCompletionQueue& queue) {
   check_ = {&service_,
             &Async::RequestCheck,
-            [this](const Request& request, Response* response) { return check(request, response); },
+            [this](const Request& request, Response* response, const CallInfo&) {
+              return check(request, response);
+            },
             &queue,
             &loop_,
             &calls_,
             &live_};
   watch_ = {&service_,
             &Async::RequestWatch,
-            [this](const Request& request, StreamMethod<Async, Request, Response>::Emit emit) {
-              return watch(request, std::move(emit));
-            },
+            [this](const Request& request, StreamMethod<Async, Request, Response>::Emit emit,
+                   const CallInfo&) { return watch(request, std::move(emit)); },
             &queue,
             &loop_,
             &calls_,

@@ -1,6 +1,7 @@
 #include "server/logging.h"
 
 #include <spdlog/details/os.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,11 @@
 #include <stdexcept>
 
 namespace taskwire::server {
+
+namespace detail {
+thread_local const LogFields* current_log_fields = nullptr;
+}  // namespace detail
+
 namespace {
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -56,10 +62,42 @@ class JsonLinesSink final : public spdlog::sinks::base_sink<std::mutex> {
     append_json_string(line, std::string_view(level.data(), level.size()));
     line += ",\"message\":";
     append_json_string(line, std::string_view(msg.payload.data(), msg.payload.size()));
+    if (const LogFields* fields = detail::current_log_fields) {
+      if (!fields->task_id.empty()) {
+        line += ",\"task_id\":";
+        append_json_string(line, fields->task_id);
+      }
+      if (!fields->trace_id.empty()) {
+        line += ",\"trace_id\":";
+        append_json_string(line, fields->trace_id);
+      }
+    }
     line += "}\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
+};
+
+// "%*" in a text pattern: the line's LogFields, as " key=value" pairs.
+class LogFieldsFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const LogFields* fields = detail::current_log_fields;
+    if (fields == nullptr) return;
+    append(dest, " task_id=", fields->task_id);
+    append(dest, " trace_id=", fields->trace_id);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<LogFieldsFlag>();
+  }
+
+ private:
+  static void append(spdlog::memory_buf_t& dest, std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    dest.append(key.data(), key.data() + key.size());
+    dest.append(value.data(), value.data() + value.size());
+  }
 };
 
 }  // namespace
@@ -71,7 +109,9 @@ void configure_logging(const std::string& format, const std::string& level) {
   } else if (format == "text") {
     logger = std::make_shared<spdlog::logger>(
         "taskwired", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<LogFieldsFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v%*");
+    logger->set_formatter(std::move(formatter));
   } else {
     throw std::invalid_argument("--log-format: must be text or json, got '" + format + "'");
   }

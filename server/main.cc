@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string port_file;
+  std::string metrics_port_file;
   auto& limits = options.limits;
   app.add_option("--listen", options.listen,
                  "Address to serve on, host:port (port 0: any free port)")
@@ -86,6 +87,12 @@ int main(int argc, char** argv) {
       ->envname("TASKWIRE_IN_MEMORY");
   app.add_option("--port-file", port_file,
                  "Write the bound port to this file once serving (for tests)");
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Serve Prometheus metrics on GET /metrics at host:port (port 0: any free port; "
+                 "empty: no metrics)")
+      ->envname("TASKWIRE_METRICS_LISTEN");
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "Write the metrics endpoint's bound port to this file once serving (for tests)");
   CLI11_PARSE(app, argc, argv);
   if (data_dir_option->count() > 0 && options.data_dir.empty()) {
     std::fprintf(stderr, "--data-dir (TASKWIRE_DATA_DIR): must not be empty\n");
@@ -131,11 +138,16 @@ int main(int argc, char** argv) {
   signal_thread.detach();
 
   try {
-    server.run([&](int port) {
-      if (port_file.empty()) return;
-      std::string temp = port_file + ".tmp";
+    auto write_port = [](const std::string& file, int port) {
+      if (file.empty()) return;
+      std::string temp = file + ".tmp";
       std::ofstream(temp) << port << "\n";
-      std::rename(temp.c_str(), port_file.c_str());  // Readers never see half a file.
+      std::rename(temp.c_str(), file.c_str());  // Readers never see half a file.
+    };
+    server.run([&](int port) {
+      // The metrics port first: a test that sees the gRPC port may scrape.
+      if (server.metrics_port() != 0) write_port(metrics_port_file, server.metrics_port());
+      write_port(port_file, port);
     });
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

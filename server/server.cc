@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <future>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -17,6 +18,9 @@
 #include "server/health_service.h"
 #include "server/memory_task_store.h"
 #include "server/sqlite_task_store.h"
+#include "server/metrics/metrics_endpoint.h"
+#include "server/metrics/server_metrics.h"
+#include "server/task_log.h"
 #include "server/task_manager.h"
 #include "server/task_service.h"
 #include "server/worker_kind.h"
@@ -28,6 +32,9 @@ namespace {
 constexpr int kMaxMessageBytes = 64 * 1024 * 1024;  // CreateTasks of 100,000 tasks fits.
 // How long the calls stopped at the end of the drain grace get to answer.
 constexpr Duration kStoppedCallsWait = std::chrono::seconds(1);
+// How long a scrape waits for the loop to render the metrics (it takes
+// microseconds unless the loop is stuck, which the 503 then shows).
+constexpr auto kScrapeTimeout = std::chrono::seconds(2);
 
 }  // namespace
 
@@ -82,6 +89,20 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   CallCounter calls;
   LiveCalls live;
   TaskService service(loop, manager, calls, live);
+  // Per-task debug lines cost a little per task: only when they are logged.
+  TaskLog task_log;
+  if (spdlog::should_log(spdlog::level::debug)) manager.add_observer(&task_log);
+  std::unique_ptr<metrics::ServerMetrics> metrics;
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;
+  if (!options_.metrics_listen.empty()) {
+    metrics = std::make_unique<metrics::ServerMetrics>(dispatcher);
+    manager.add_observer(&metrics->tasks());
+    service.set_metrics(metrics.get());
+    // Bound before gRPC starts, so that a port in use fails the start cleanly.
+    metrics_endpoint = std::make_unique<metrics::MetricsEndpoint>(
+        options_.metrics_listen, [this, m = metrics.get()] { return scrape(*m); });
+    metrics_port_ = metrics_endpoint->port();
+  }
   HealthService health(loop, live);
   WorkerService worker_service(loop, dispatcher, live);
 
@@ -119,6 +140,10 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   }
   spdlog::info("taskwired listening on {} (port {}); store: {}; kinds: {}", options_.listen, port,
                store->describe(), kinds.names());
+  if (metrics_endpoint) {
+    spdlog::info("metrics on {} (port {}): GET /metrics", options_.metrics_listen,
+                 metrics_endpoint->port());
+  }
   if (on_listening) on_listening(port);
 
   loop.run(serve(drain));
@@ -126,6 +151,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
     std::lock_guard lock(mutex_);
     loop_ = nullptr;
   }
+  if (metrics_endpoint) metrics_endpoint->stop();  // Before the loop and the metrics go.
   server->Wait();
   spdlog::info("taskwired stopped");
 }
@@ -174,6 +200,30 @@ Task<void> Server::serve(Drain& drain) {
   co_await drain.poller->drained.wait();
   loop.set_poller(nullptr);
   spdlog::info("drained; {} unfinished task(s) cancelled", drain.manager->unfinished_count());
+}
+
+std::optional<std::string> Server::scrape(const metrics::ServerMetrics& metrics) {
+  auto promise = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> text = promise->get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (loop_ == nullptr) return std::nullopt;
+    loop_->post([promise, &metrics] {
+      try {
+        promise->set_value(metrics.render());
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
+    });
+  }
+  if (text.wait_for(kScrapeTimeout) != std::future_status::ready) return std::nullopt;
+  try {
+    return text.get();
+  } catch (const std::exception& e) {
+    // A loop torn down with the render queued breaks the promise.
+    spdlog::warn("metrics: {}", e.what());
+    return std::nullopt;
+  }
 }
 
 void Server::stop() {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/event_loop.h"
@@ -25,7 +26,14 @@ struct ServerOptions {
   // Where tasks are kept: empty for memory only, else a directory for the
   // durable SQLite store (created if missing; see sqlite_task_store.h).
   std::string data_dir;
+  // host:port of the Prometheus /metrics endpoint (port 0: any free port);
+  // empty for none, and then nothing is measured.
+  std::string metrics_listen;
 };
+
+namespace metrics {
+class ServerMetrics;
+}
 
 // taskwired in one object: the loop, the task manager, the gRPC server with
 // the task, health and reflection services. run() serves on the calling
@@ -44,15 +52,22 @@ class Server {
   void run(const std::function<void(int port)>& on_listening = {});
   // Thread-safe and idempotent: begins the graceful shutdown.
   void stop();
+  // The bound port of the metrics endpoint, once `on_listening` is called;
+  // 0 without one.
+  int metrics_port() const noexcept { return metrics_port_; }
 
  private:
   Task<void> serve(class Drain& drain);
+  // From the metrics endpoint's thread: the text, rendered on the loop, or
+  // nullopt if the loop does not answer in time or is not running.
+  std::optional<std::string> scrape(const metrics::ServerMetrics& metrics);
 
   ServerOptions options_;
   std::mutex mutex_;
   EventLoop* loop_ = nullptr;  // While run() runs; guarded by mutex_.
   bool stop_requested_ = false;
   std::function<void()> wake_;  // Sets the stop event on the loop.
+  int metrics_port_ = 0;
 };
 
 }  // namespace taskwire::server

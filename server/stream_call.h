@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -13,7 +14,10 @@
 #include "core/task.h"
 #include "server/call_counter.h"
 #include "server/cq_tag.h"
+#include "server/logging.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/sent.h"
+#include "server/trace_context.h"
 
 namespace taskwire::server {
 
@@ -25,7 +29,7 @@ struct StreamMethod {
                                       grpc::ServerCompletionQueue*, void*);
   // Queues one message; gives false once the stream is broken.
   using Emit = std::function<Sent(const Message&)>;
-  using Handler = std::function<Task<grpc::Status>(const Request&, Emit)>;
+  using Handler = std::function<Task<grpc::Status>(const Request&, Emit, const CallInfo&)>;
 
   Service* service;
   RequestFn request;
@@ -34,6 +38,10 @@ struct StreamMethod {
   EventLoop* loop;
   CallCounter* calls;
   LiveCalls* live;
+  // "package.Service/Method", for logs and metrics.
+  const char* name = "";
+  // Null when metrics are off.
+  metrics::RpcMetrics* metrics = nullptr;
 };
 
 // One call of a server-streaming method. The handler queues messages; they
@@ -69,6 +77,7 @@ class StreamCall {
       return;
     }
     listen(method_);
+    if (method_.metrics != nullptr) arrived_at_ = std::chrono::steady_clock::now();
     task_ = method_.loop->create_task(serve());
   }
 
@@ -79,8 +88,9 @@ class StreamCall {
     grpc::Status status;
     // Named: GCC 12 may destroy a temporary argument inside co_await twice.
     typename Method::Emit emit_one([this](const Message& message) { return emit(message); });
+    const CallInfo info{read_trace_id(context_, &trace_id_)};
     try {
-      status = co_await method_.handler(request_, std::move(emit_one));
+      status = co_await method_.handler(request_, std::move(emit_one), info);
     } catch (const CancelledError&) {
       status = method_.calls->stopping()
                    ? stopped_by_shutdown()
@@ -139,6 +149,15 @@ class StreamCall {
   }
 
   void finish() {
+    if (method_.metrics != nullptr) {
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - arrived_at_;
+      method_.metrics->observe(final_status_.error_code(), took.count());
+    }
+    if (!final_status_.ok() && spdlog::should_log(spdlog::level::debug)) {
+      log_with(spdlog::level::debug, LogFields{{}, trace_id_}, "{}: {}: {}", method_.name,
+               metrics::RpcMetrics::code_name(final_status_.error_code()),
+               final_status_.error_message());
+    }
     finish_started_ = true;
     writer_.Finish(final_status_, &finished_);
   }
@@ -174,9 +193,11 @@ class StreamCall {
   grpc::ServerContext context_;
   Request request_;
   grpc::ServerAsyncWriter<Message> writer_;
-  TaskHandle<void> task_;      // While the handler runs.
-  std::deque<Message> queue_;  // queue_.front() is being written.
-  Event room_;                 // Set when the queue has room.
+  TaskHandle<void> task_;  // While the handler runs.
+  std::string trace_id_;   // From the call's traceparent; empty without one.
+  std::chrono::steady_clock::time_point arrived_at_;  // When metrics are on.
+  std::deque<Message> queue_;                         // queue_.front() is being written.
+  Event room_;                                        // Set when the queue has room.
   bool writing_ = false;
   bool broken_ = false;
   bool finish_requested_ = false;

@@ -172,7 +172,8 @@ void TaskManager::fill(const std::vector<TaskId>& ids, v1::TaskView view,
   }
 }
 
-TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::int64_t now) {
+TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::int64_t now,
+                                    const std::string* trace_id) {
   auto record = std::make_unique<TaskRecord>();
   record->id = ids_.next(now / 1'000'000);
   record->kind = request.kind();
@@ -188,6 +189,10 @@ TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::i
     record->extras->labels.insert(request.labels().begin(), request.labels().end());
     record->extras->idempotency_key = request.idempotency_key();
     if (request.has_dispatch()) request.dispatch().SerializeToString(&record->extras->dispatch);
+  }
+  if (trace_id != nullptr) {  // Rare: only traced requests pay for extras.
+    if (!record->extras) record->extras = std::make_unique<TaskExtras>();
+    record->extras->trace_id = *trace_id;
   }
   TaskRecord& added = store_.insert(std::move(record));
   if (added.timeout_nanos != 0) {
@@ -441,6 +446,7 @@ void TaskManager::sweep() {
 }
 
 void TaskManager::notify(const TaskRecord& record, v1::TaskState previous) {
+  for (TaskObserver* observer : observers_) observer->on_transition(record, previous);
   if (watchers_.empty()) return;
   std::optional<v1::TaskEvent> event;
   for (Watcher* watcher : watchers_) {
@@ -460,15 +466,16 @@ void TaskManager::notify(const TaskRecord& record, v1::TaskState previous) {
 }
 
 Task<grpc::Status> TaskManager::create_task(const v1::CreateTaskRequest& request,
-                                            v1::Task* response) {
+                                            v1::Task* response, const std::string* trace_id) {
   TaskId id;
-  if (auto status = co_await create_one(request, "", &id); !status.ok()) co_return status;
+  if (auto status = co_await create_one(request, "", &id, trace_id); !status.ok()) co_return status;
   store_.find(id)->to_proto(response);
   co_return Status::OK;
 }
 
 Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
-                                           std::string_view prefix, TaskId* id) {
+                                           std::string_view prefix, TaskId* id,
+                                           const std::string* trace_id) {
   if (!accepting_)
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
   if (auto status = validate_create(request, kinds_, limits_, prefix); !status.ok())
@@ -484,7 +491,7 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
                      "the server already holds " + std::to_string(unfinished_) +
                          " unfinished tasks, its limit (--max-pending-tasks)");
   }
-  TaskRecord& record = add_record(request, wall_now_nanos());
+  TaskRecord& record = add_record(request, wall_now_nanos(), trace_id);
   *id = record.id;
   co_await store_.commit_one(record);
   start(*store_.find(*id), request.args());
@@ -492,7 +499,8 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
 }
 
 Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
-                                             v1::CreateTasksResponse* response) {
+                                             v1::CreateTasksResponse* response,
+                                             const std::string* trace_id) {
   if (!accepting_)
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
   if (auto status = check_id_count(request.tasks_size(), "tasks", limits_); !status.ok())
@@ -534,7 +542,7 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
       ids.push_back(existing->id);
       continue;
     }
-    TaskRecord& record = add_record(one, now);
+    TaskRecord& record = add_record(one, now, trace_id);
     ids.push_back(record.id);
     created.push_back(&record);
     to_start.push_back(&record);
@@ -616,7 +624,8 @@ Task<grpc::Status> TaskManager::await_one(TaskId id, std::optional<Duration> lim
 }
 
 Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
-                                         v1::AwaitTaskResponse* response) {
+                                         v1::AwaitTaskResponse* response,
+                                         const std::string* trace_id) {
   // Everything is checked before the task is created.
   std::optional<Duration> limit;
   if (auto status = parse_duration(request.has_wait_timeout() ? &request.wait_timeout() : nullptr,
@@ -627,7 +636,7 @@ Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
   v1::TaskView view;
   if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
   TaskId id;
-  if (auto status = co_await create_one(request.task(), "task.", &id); !status.ok())
+  if (auto status = co_await create_one(request.task(), "task.", &id, trace_id); !status.ok())
     co_return status;
   co_return co_await await_one(id, limit, view, response);
 }
@@ -785,11 +794,12 @@ Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& reque
 }
 
 Task<grpc::Status> TaskManager::cancel_task(const v1::CancelTaskRequest& request,
-                                            v1::Task* response) {
+                                            v1::Task* response, const std::string* trace_id) {
   TaskRecord* record;
   if (auto status = lookup(request.id(), "id", &record); !status.ok()) co_return status;
   TaskId id = record->id;
   if (!record->settled()) {
+    for (TaskObserver* observer : observers_) observer->on_cancel_requested(*record, trace_id);
     request_cancel(*record);
     co_await taskwire::wait(just(record->runner));
   }

@@ -18,6 +18,7 @@
 #include "server/limits.h"
 #include "server/sent.h"
 #include "server/task_id.h"
+#include "server/task_observer.h"
 #include "server/task_record.h"
 #include "server/task_store.h"
 #include "taskwire/v1/tasks.pb.h"
@@ -43,18 +44,24 @@ class TaskManager {
   TaskManager& operator=(const TaskManager&) = delete;
   ~TaskManager();
 
-  Task<Status> create_task(const v1::CreateTaskRequest& request, v1::Task* response);
+  // `trace_id` (of the calling request, if it had one) is kept with the
+  // tasks created (TaskExtras::trace_id), for the logs about them.
+  Task<Status> create_task(const v1::CreateTaskRequest& request, v1::Task* response,
+                           const std::string* trace_id = nullptr);
   // Takes the args of the tasks it creates out of `request`: each task's
   // first step runs with them, rather than parsing them again.
-  Task<Status> create_tasks(v1::CreateTasksRequest& request, v1::CreateTasksResponse* response);
+  Task<Status> create_tasks(v1::CreateTasksRequest& request, v1::CreateTasksResponse* response,
+                            const std::string* trace_id = nullptr);
   Status get_task(const v1::GetTaskRequest& request, v1::Task* response);
   Status list_tasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
   Task<Status> await_task(const v1::AwaitTaskRequest& request, v1::AwaitTaskResponse* response);
-  Task<Status> run_task(const v1::RunTaskRequest& request, v1::AwaitTaskResponse* response);
+  Task<Status> run_task(const v1::RunTaskRequest& request, v1::AwaitTaskResponse* response,
+                        const std::string* trace_id = nullptr);
   Task<Status> gather(const v1::GatherRequest& request, v1::GatherResponse* response);
   Task<Status> wait(const v1::WaitRequest& request, v1::WaitResponse* response);
   Task<Status> as_completed(const v1::AsCompletedRequest& request, Emit<v1::Task> emit);
-  Task<Status> cancel_task(const v1::CancelTaskRequest& request, v1::Task* response);
+  Task<Status> cancel_task(const v1::CancelTaskRequest& request, v1::Task* response,
+                           const std::string* trace_id = nullptr);
   Task<Status> watch_tasks(const v1::WatchTasksRequest& request, Emit<v1::TaskEvent> emit);
 
   // What recover() found in the store.
@@ -72,6 +79,9 @@ class TaskManager {
   void stop_accepting();
   std::size_t unfinished_count() const noexcept { return unfinished_; }
   const Limits& limits() const noexcept { return limits_; }
+  // Tells `observer` (which must outlive the manager) of every task's
+  // changes from now on.
+  void add_observer(TaskObserver* observer) { observers_.push_back(observer); }
 
  private:
   class Watcher;
@@ -82,13 +92,14 @@ class TaskManager {
                     std::vector<TaskRecord*>* out);
   // CreateTask, naming fields with `prefix` (RunTask's is "task."): the
   // id of the task created, or found by its idempotency key.
-  Task<Status> create_one(const v1::CreateTaskRequest& request, std::string_view prefix,
-                          TaskId* id);
+  Task<Status> create_one(const v1::CreateTaskRequest& request, std::string_view prefix, TaskId* id,
+                          const std::string* trace_id);
   // AwaitTask, once the request is checked.
   Task<Status> await_one(TaskId id, std::optional<Duration> limit, v1::TaskView view,
                          v1::AwaitTaskResponse* response);
   // `now`: the creation time (one reading of the clock for a whole batch).
-  TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now);
+  TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now,
+                         const std::string* trace_id = nullptr);
   void start(TaskRecord& record, Value args);
   Task<void> run(TaskRecord& record, Value args);
   void mark_running(TaskRecord& record);
@@ -120,6 +131,7 @@ class TaskManager {
   CallbackHandle sweep_;
   bool sweep_armed_ = false;
   std::list<Watcher*> watchers_;
+  std::vector<TaskObserver*> observers_;
 };
 
 }  // namespace taskwire::server

@@ -22,6 +22,7 @@ struct TaskExtras {
   std::string idempotency_key;
   std::string dispatch;  // A serialized v1::DispatchOptions; empty for none.
   std::string progress;  // A serialized Value: a worker's latest heartbeat details.
+  std::string trace_id;  // W3C trace id of the request that created the task, for logs.
 };
 
 // The server's record of one task. Values are kept serialized: a task waits

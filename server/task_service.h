@@ -4,6 +4,7 @@
 
 #include "core/event_loop.h"
 #include "server/call_counter.h"
+#include "server/metrics/server_metrics.h"
 #include "server/stream_call.h"
 #include "server/task_manager.h"
 #include "server/unary_call.h"
@@ -22,6 +23,10 @@ class TaskService {
   // To register with the grpc::ServerBuilder.
   grpc::Service* service() noexcept { return &service_; }
 
+  // Before listen(): times every call into `metrics` (which must outlive
+  // the calls). Without it no clock is read for metrics.
+  void set_metrics(metrics::ServerMetrics* metrics) { metrics_ = metrics; }
+
   // Once the server is started: asks gRPC for the first calls of every
   // method, on `queue`. The service must outlive the queue's events.
   void listen(grpc::ServerCompletionQueue& queue);
@@ -37,6 +42,7 @@ class TaskService {
   TaskManager& manager_;
   CallCounter& calls_;
   LiveCalls& live_;
+  metrics::ServerMetrics* metrics_ = nullptr;
   Async service_;
   Unary<v1::CreateTaskRequest, v1::Task> create_task_{};
   Unary<v1::CreateTasksRequest, v1::CreateTasksResponse> create_tasks_{};

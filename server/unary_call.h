@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <functional>
 #include <utility>
 
@@ -10,6 +11,9 @@
 #include "core/task.h"
 #include "server/call_counter.h"
 #include "server/cq_tag.h"
+#include "server/logging.h"
+#include "server/metrics/rpc_metrics.h"
+#include "server/trace_context.h"
 
 namespace taskwire::server {
 
@@ -21,7 +25,7 @@ struct UnaryMethod {
                                       grpc::ServerAsyncResponseWriter<Response>*,
                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
   // The request is the call's own: a handler may take parts of it.
-  using Handler = std::function<Task<grpc::Status>(Request&, Response*)>;
+  using Handler = std::function<Task<grpc::Status>(Request&, Response*, const CallInfo&)>;
 
   Service* service;
   RequestFn request;
@@ -30,6 +34,10 @@ struct UnaryMethod {
   EventLoop* loop;
   CallCounter* calls;
   LiveCalls* live;
+  // "package.Service/Method", for logs and metrics.
+  const char* name = "";
+  // Null when metrics are off.
+  metrics::RpcMetrics* metrics = nullptr;
 };
 
 // One call of a unary method, from gRPC's announcement of it to the end of
@@ -66,6 +74,7 @@ class UnaryCall {
       return;
     }
     listen(method_);
+    if (method_.metrics != nullptr) arrived_at_ = std::chrono::steady_clock::now();
     task_ = method_.loop->create_task(serve());
   }
 
@@ -74,8 +83,9 @@ class UnaryCall {
       if (task_.valid()) task_.cancel();
     });
     grpc::Status status;
+    const CallInfo info{read_trace_id(context_, &trace_id_)};
     try {
-      status = co_await method_.handler(request_, &response_);
+      status = co_await method_.handler(request_, &response_, info);
     } catch (const CancelledError&) {
       status = method_.calls->stopping()
                    ? stopped_by_shutdown()
@@ -89,6 +99,14 @@ class UnaryCall {
   }
 
   void finish(const grpc::Status& status) {
+    if (method_.metrics != nullptr) {
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - arrived_at_;
+      method_.metrics->observe(status.error_code(), took.count());
+    }
+    if (!status.ok() && spdlog::should_log(spdlog::level::debug)) {
+      log_with(spdlog::level::debug, LogFields{{}, trace_id_}, "{}: {}: {}", method_.name,
+               metrics::RpcMetrics::code_name(status.error_code()), status.error_message());
+    }
     finish_started_ = true;
     responder_.Finish(response_, status, &finished_);
   }
@@ -126,6 +144,8 @@ class UnaryCall {
   Response response_;
   grpc::ServerAsyncResponseWriter<Response> responder_;
   TaskHandle<void> task_;  // Until the answer is sent.
+  std::string trace_id_;   // From the call's traceparent; empty without one.
+  std::chrono::steady_clock::time_point arrived_at_;  // When metrics are on.
   bool finish_started_ = false;
   bool finished_seen_ = false;
   bool done_seen_ = false;
