@@ -17,9 +17,9 @@
 #include "server/cq_poller.h"
 #include "server/health_service.h"
 #include "server/memory_task_store.h"
-#include "server/sqlite_task_store.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/metrics/server_metrics.h"
+#include "server/sqlite_task_store.h"
 #include "server/task_log.h"
 #include "server/task_manager.h"
 #include "server/task_service.h"
@@ -80,12 +80,6 @@ void Server::run(const std::function<void(int port)>& on_listening) {
     }
   }
   TaskManager manager(loop, kinds, *store, options_.limits, seed);
-  if (store->size() != 0) {
-    TaskManager::Recovered recovered = manager.recover();
-    spdlog::info("recovered {} tasks: {} finished, {} pending again, {} running again",
-                 recovered.finished + recovered.pending + recovered.running, recovered.finished,
-                 recovered.pending, recovered.running);
-  }
   CallCounter calls;
   LiveCalls live;
   TaskService service(loop, manager, calls, live);
@@ -102,6 +96,13 @@ void Server::run(const std::function<void(int port)>& on_listening) {
     metrics_endpoint = std::make_unique<metrics::MetricsEndpoint>(
         options_.metrics_listen, [this, m = metrics.get()] { return scrape(*m); });
     metrics_port_ = metrics_endpoint->port();
+  }
+  // After the observers are in place, so that they count what is taken over.
+  if (store->size() != 0) {
+    TaskManager::Recovered recovered = manager.recover();
+    spdlog::info("recovered {} tasks: {} finished, {} pending again, {} running again",
+                 recovered.finished + recovered.pending + recovered.running, recovered.finished,
+                 recovered.pending, recovered.running);
   }
   HealthService health(loop, live);
   WorkerService worker_service(loop, dispatcher, live);

@@ -343,6 +343,7 @@ TaskManager::Recovered TaskManager::recover() {
     if (record.start_unix_nanos == 0 && kind != nullptr && !kind->dispatched())
       record.start_unix_nanos = record.create_unix_nanos;
     ++unfinished_;
+    notify(record, v1::TASK_STATE_UNSPECIFIED);  // New to this process's observers.
     if (record.state == v1::TASK_STATE_RUNNING) {
       ++recovered.running;
     } else {
