@@ -22,6 +22,9 @@
 # --compilation_mode=fastbuild, the configuration `bazel test //...` has just
 # built, so that a shared disk cache spares most of the compiling).
 set -uo pipefail
+# Bazel's test environment has PATH=/bin:/usr/bin:/usr/local/bin; debootstrap
+# and podman's helpers (iptables, newuidmap) are in the sbin folders.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 runfiles="${TEST_SRCDIR:-}/taskwire"
 TASKWIRE="${TASKWIRE:-$runfiles/client/cli/taskwire}"
@@ -81,8 +84,13 @@ cleanup() {
     # and its base images are tagged, so they stay.
     podman image prune --force >/dev/null 2>&1
   fi
+  # Copying images makes podman keep a cache of blob digests there, whatever
+  # its storage.conf says; it goes if this run made it.
+  if ((!had_system_cache)); then rm -rf /var/lib/containers; fi
   rm -rf "$tmp"
 }
+had_system_cache=0
+if [[ -e /var/lib/containers ]]; then had_system_cache=1; fi
 trap cleanup EXIT
 
 # finish: the closing line, and the exit status.

@@ -11,8 +11,8 @@
 #
 # Storage (images, including the cached base images) lives under
 # $TASKWIRE_CONTAINER_CACHE/storage so that base images outlive a run; the
-# run-time state under /run/taskwire-container-test (podman checks that both
-# stay the same from one run to the next).
+# run-time state under /run/taskwire-container-test-HASH (podman checks that
+# both stay the same from one run to the next).
 
 TASKWIRE_CONTAINER_CACHE=${TASKWIRE_CONTAINER_CACHE:-/var/tmp/taskwire-container-cache}
 export TASKWIRE_CONTAINER_CACHE
@@ -30,7 +30,9 @@ podman_ulimit() {
 
 podman_env_setup() {
   local conf_dir=$1
-  local run_dir=/run/taskwire-container-test
+  # One run-time folder per storage folder: podman keeps mount state there.
+  local run_dir
+  run_dir=/run/taskwire-container-test-$(printf %s "$TASKWIRE_CONTAINER_CACHE" | sha256sum | cut -c1-8)
   mkdir -p "$conf_dir" "$TASKWIRE_CONTAINER_CACHE/storage" "$run_dir"
   local nofile nproc
   nofile=$(podman_ulimit nofile -n 1048576)
