@@ -78,7 +78,7 @@ cleanup() {
   local status=$?
   if ((failed > 0 || status != 0)); then show_logs; fi
   if command -v podman >/dev/null 2>&1 && [[ -n "${CONTAINERS_CONF:-}" ]]; then
-    podman rm --force --time 0 "$worker_ctr" "$server_ctr" >/dev/null 2>&1
+    podman rm --force --volumes --time 0 "$worker_ctr" "$server_ctr" >/dev/null 2>&1
     podman rmi --force "$server_image" "$worker_image" >/dev/null 2>&1
     # The build's intermediate layers: only this test uses this storage,
     # and its base images are tagged, so they stay.
