@@ -30,10 +30,8 @@ runfiles="${TEST_SRCDIR:-}/taskwire"
 TASKWIRE="${TASKWIRE:-$runfiles/client/cli/taskwire}"
 TASKWIRE=$(readlink -f "$TASKWIRE")
 here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
-# The runfiles hold symlinks into the source tree; the build context is the
-# whole tree.
-root=$(dirname "$(readlink -f "${TEST_SRCDIR:+$runfiles/}Dockerfile" 2>/dev/null ||
-  echo "$here/../../Dockerfile")")
+# The runfiles hold symlinks into the source tree, which is the build context.
+root=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/container_test.XXXXXX")
 bazel_flags=${TASKWIRE_CONTAINER_BAZEL_FLAGS---compilation_mode=fastbuild}
 # Bounds: a cold image build compiles everything on a small machine.
@@ -135,6 +133,13 @@ if ! info=$(timeout "$CALL_LIMIT" podman info --format '{{.Host.OCIRuntime.Name}
   give_up "podman cannot run on this machine: $info"
 fi
 ok "podman runs (runtime $info, storage $TASKWIRE_CONTAINER_CACHE/storage)"
+
+# One run at a time per storage: a run's cleanup prunes layers that another
+# run's build may be using.
+exec 8>"$TASKWIRE_CONTAINER_CACHE/test.lock"
+if ! flock --wait "$BUILD_LIMIT" 8; then
+  give_up "another run held $TASKWIRE_CONTAINER_CACHE/test.lock for ${BUILD_LIMIT} s"
+fi
 
 # ---------------------------------------------------------------------------
 # Base images, with every package baked in: the builds below have no network.
