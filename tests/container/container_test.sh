@@ -81,6 +81,8 @@ cleanup() {
     # The build's intermediate layers: only this test uses this storage,
     # and its base images are tagged, so they stay.
     podman image prune --force >/dev/null 2>&1
+    # Anonymous volumes for the image's VOLUME, made by the build's steps.
+    podman volume prune --force >/dev/null 2>&1
   fi
   # Copying images makes podman keep a cache of blob digests there, whatever
   # its storage.conf says; it goes if this run made it.
