@@ -3,6 +3,10 @@
 # Idempotent: when everything is already installed it only asks dpkg and
 # exits (well under a second); otherwise it runs apt-get update and installs
 # just the missing packages. Run as root, or as a user with sudo.
+#
+#   --build-only  only what building needs (the Dockerfile's build stage)
+#   --list        print the package names, one a line, and exit
+#                 (tests/container bakes them into its local base image)
 set -euo pipefail
 
 PACKAGES=(
@@ -29,6 +33,27 @@ PACKAGES=(
   ca-certificates
   git
 )
+
+# tests/container builds and runs the container image with podman, from base
+# images it makes itself with debootstrap.
+CONTAINER_TEST_PACKAGES=(podman buildah runc uidmap slirp4netns debootstrap)
+
+build_only=0
+list=0
+for arg in "$@"; do
+  case "$arg" in
+    --build-only) build_only=1 ;;
+    --list) list=1 ;;
+    *) echo "install-deps: unknown argument '$arg' (--build-only, --list)" >&2; exit 2 ;;
+  esac
+done
+if ((!build_only)); then
+  PACKAGES+=("${CONTAINER_TEST_PACKAGES[@]}")
+fi
+if ((list)); then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
 
 # One dpkg-query call for all packages keeps the common case fast. Packages
 # dpkg has never heard of print nothing (and an error we discard).

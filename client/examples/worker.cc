@@ -96,6 +96,17 @@ int main(int argc, char** argv) {
   app.add_option("--events-file", events_path, "Append task events here (for tests)");
   CLI11_PARSE(app, argc, argv);
 
+  // SIGTERM and SIGINT are blocked before any thread starts (gRPC's start
+  // with the Worker's channel), so that they inherit the mask and only the
+  // sigwait thread below takes them. A thread that left them unblocked would
+  // get them with the default action, which kills the process, or, as a
+  // container's PID 1, is ignored.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   EventLoop loop;
   Worker worker(loop, options);
   Events events(events_path);
@@ -170,11 +181,6 @@ int main(int argc, char** argv) {
 
   // SIGTERM and SIGINT stop the worker: its stream closes, and the server
   // hands its running tasks to other workers.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread([&] {
     int signal = 0;
     sigwait(&signals, &signal);
