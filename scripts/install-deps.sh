@@ -70,7 +70,8 @@ done
 # Node.js for //tests/foreign:node_client_test: Debian's nodejs (18) and npm,
 # only when there is no npm at all. A Node installed otherwise (nodesource's
 # node 20, say) bundles its own npm, which Debian's npm package conflicts with.
-if ! command -v npm >/dev/null 2>&1; then
+# Building needs neither (the Dockerfile's build stage runs --build-only).
+if ((!build_only)) && ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
 

@@ -18,6 +18,7 @@ PACKAGES=(
   libfmt9
   libssl3        # libcrypto, for example_worker's sha256
   libcpp-httplib0.11  # taskwired's /metrics endpoint
+  libsqlite3-0   # taskwired's durable task store
 )
 
 if [[ "${1:-}" == --list ]]; then

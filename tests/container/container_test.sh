@@ -273,7 +273,7 @@ else
   bad "podman stop: exit $RC ('$OUT'), state '$state' after ${took} s (SIGKILL comes at ${STOP_LIMIT} s)"
 fi
 logs=$(podman logs "$server_ctr" 2>&1)
-for want in "received SIGTERM" "stopping: refusing new tasks" "drained;" "taskwired stopped"; do
+for want in "durable, SQLite at /var/lib/taskwire/taskwire.db" "metrics on 0.0.0.0:9464" "received SIGTERM" "stopping: refusing new tasks" "drained;" "taskwired stopped"; do
   if [[ "$logs" == *"$want"* ]]; then ok "the logs say '$want'"; else bad "the logs lack '$want'"; fi
 done
 
