@@ -18,6 +18,7 @@
 #include "server/metrics/rpc_metrics.h"
 #include "server/metrics/task_metrics.h"
 #include "server/task_manager.h"
+#include "server/tests/stored_task.h"
 
 namespace taskwire::server::metrics {
 namespace {
@@ -238,6 +239,28 @@ TEST_F(TaskMetricsTest, ATaskCancelledBeforeItStartsIsNeverTimed) {
               HasSubstr("taskwire_tasks_finished_total{kind=\"sleep\",outcome=\"cancelled\"} 1\n"));
   EXPECT_THAT(after, HasSubstr("taskwire_task_duration_seconds_count{kind=\"sleep\"} 0\n"));
   EXPECT_THAT(after, HasSubstr("\ntaskwire_tasks_pending 0\n"));
+}
+
+TEST_F(TaskMetricsTest, TasksTakenOverAfterARestartAreCountedOnceAndFinish) {
+  store_task(store_, {.kind = "sleep",
+                      .args_json = R"({"seconds": 10})",
+                      .state = v1::TASK_STATE_RUNNING,
+                      .attempt = 1,
+                      .created_ago = 1s,
+                      .started_ago = 1s});
+  store_task(store_, {.kind = "echo", .args_json = R"({"value": 1})"});
+  manager_.recover();
+  EXPECT_THAT(text(), HasSubstr("\ntaskwire_tasks_running 1\n"));
+  EXPECT_THAT(text(), HasSubstr("\ntaskwire_tasks_pending 1\n"));
+  run([&]() -> Task<void> { co_await sleep(20s); });
+  std::string after = text();
+  SCOPED_TRACE(after);
+  EXPECT_THAT(after, HasSubstr("\ntaskwire_tasks_running 0\n"));
+  EXPECT_THAT(after, HasSubstr("\ntaskwire_tasks_pending 0\n"));
+  EXPECT_THAT(after,
+              HasSubstr("taskwire_tasks_finished_total{kind=\"sleep\",outcome=\"succeeded\"} 1\n"));
+  EXPECT_THAT(after,
+              HasSubstr("taskwire_tasks_finished_total{kind=\"echo\",outcome=\"succeeded\"} 1\n"));
 }
 
 }  // namespace

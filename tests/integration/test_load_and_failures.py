@@ -10,7 +10,7 @@
 - SIGTERM with calls of every kind, a worker stream and a CLI await in flight;
 - a worker frozen (SIGSTOP) or killed (SIGKILL) in the middle of a task.
 
-Run by `bazel test //tests:load_and_failures_test` (run_load_and_failure_tests.sh
+Run by `bazel test //tests:load_and_failures_test` (run_integration_tests.sh
 sets the binaries' paths and the stubs). Outside Bazel:
 
     bazel build //server:taskwired //client/cli:taskwire //client/examples:all
