@@ -27,43 +27,16 @@ import unittest
 import urllib.error
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def _load_stubs():
-    stubs = os.environ.get("TASKWIRE_PY_STUBS")
-    if not stubs:
-        from grpc_tools import protoc
-
-        stubs = tempfile.mkdtemp(prefix="taskwire-stubs-")
-        rc = protoc.main([
-            "protoc", f"-I{os.path.join(REPO, 'proto')}", "-I/usr/include",
-            f"--python_out={stubs}", f"--grpc_python_out={stubs}",
-            "taskwire/v1/tasks.proto",
-        ])
-        if rc != 0:
-            sys.exit(f"protoc failed ({rc})")
-    sys.path.insert(0, stubs)
-
-
-_load_stubs()
-
-import grpc  # noqa: E402
+# The stubs, the binary's path and the log and work folders, as the main
+# suite has them.
+from test_taskwired import (  # noqa: E402
+    CANCELLED, FAILED, LOG_DIR, RPC_TIMEOUT, RUNNING, SUCCEEDED, TASKWIRED, WORK_DIR, grpc, pb,
+    pb_grpc)
 from google.protobuf import struct_pb2  # noqa: E402
-from taskwire.v1 import tasks_pb2 as pb  # noqa: E402
-from taskwire.v1 import tasks_pb2_grpc as pb_grpc  # noqa: E402
 
-TASKWIRED = os.environ.get("TASKWIRED") or os.path.join(REPO, "bazel-bin/server/taskwired")
-LOG_DIR = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR") or tempfile.mkdtemp(prefix="taskwired-logs-")
-WORK_DIR = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp(prefix="taskwired-work-")
-
-RPC_TIMEOUT = 20.0
 START_TIMEOUT = 20.0
-S = pb.TaskState
-PENDING, RUNNING = S.Value("TASK_STATE_PENDING"), S.Value("TASK_STATE_RUNNING")
-SUCCEEDED, FAILED = S.Value("TASK_STATE_SUCCEEDED"), S.Value("TASK_STATE_FAILED")
-CANCELLED = S.Value("TASK_STATE_CANCELLED")
 TASK_SERVICE = "taskwire.v1.TaskService/"
 
 
