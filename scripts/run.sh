@@ -9,7 +9,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/install-deps.sh
+# Only what building needs: the container test's podman is not for running.
+bash scripts/install-deps.sh --build-only
 
 tty_flags=()
 if [[ ! -t 1 || -n "${CI:-}" ]]; then

@@ -200,7 +200,12 @@ Task<void> Server::serve(Drain& drain) {
   drain.poller->shutdown();
   co_await drain.poller->drained.wait();
   loop.set_poller(nullptr);
-  spdlog::info("drained; {} unfinished task(s) cancelled", drain.manager->unfinished_count());
+  // What is still running stops with the loop; a durable store keeps it for
+  // the next start.
+  drain.manager->leave_unfinished();
+  spdlog::info("drained; {} unfinished task(s) stop here{}", drain.manager->unfinished_count(),
+               options_.data_dir.empty() ? " (in-memory store: they are lost)"
+                                         : " and run again at the next start");
 }
 
 std::optional<std::string> Server::scrape(const metrics::ServerMetrics& metrics) {

@@ -239,6 +239,7 @@ Task<void> TaskManager::run(TaskRecord& record, Value args) {
       error = std::current_exception();
     }
   }
+  if (left_unfinished(record, error)) co_return;
   finish(record, std::move(error), std::move(result));
   const v1::TaskState state = record.state;
   // The outcome is told (settled()) only once it is durable: a client
@@ -360,6 +361,17 @@ TaskManager::Recovered TaskManager::recover() {
     start(record, std::move(args));
   }
   return recovered;
+}
+
+bool TaskManager::left_unfinished(const TaskRecord& record, const std::exception_ptr& error) const {
+  if (!leaving_ || !error || record.cancel_requested) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value result) {

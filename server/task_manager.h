@@ -77,6 +77,10 @@ class TaskManager {
 
   // From now on new tasks are refused (UNAVAILABLE) and watch streams end.
   void stop_accepting();
+  // From now on tasks that end because the loop stops are left as they
+  // are in the store, for the next server process to take over, rather than
+  // recorded as cancelled. Called once the drain is over.
+  void leave_unfinished() noexcept { leaving_ = true; }
   std::size_t unfinished_count() const noexcept { return unfinished_; }
   const Limits& limits() const noexcept { return limits_; }
   // Tells `observer` (which must outlive the manager) of every task's
@@ -109,6 +113,8 @@ class TaskManager {
   void tell_ran_before(const TaskRecord& record, TaskContext& context) const;
   void request_cancel(TaskRecord& record);
   void on_deadline(const TaskId& id);
+  // True if the task ended only because the server is stopping.
+  bool left_unfinished(const TaskRecord& record, const std::exception_ptr& error) const;
   void finish(TaskRecord& record, std::exception_ptr error, Value result);
   // Keeps a settled task for its retention.
   void retain(const TaskRecord& record);
@@ -127,6 +133,7 @@ class TaskManager {
   std::int64_t wall_offset_nanos_;
   std::size_t unfinished_ = 0;
   bool accepting_ = true;
+  bool leaving_ = false;
   std::deque<std::pair<TimePoint, TaskId>> finished_;  // In finishing order.
   CallbackHandle sweep_;
   bool sweep_armed_ = false;

@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import test_taskwired as tw  # noqa: E402
 from test_taskwired import (  # noqa: E402
-    FAILED, SUCCEEDED, TASKWIRED, WORK_DIR, Client, Taskwired, TaskwireTestCase, echo_task,
+    FAILED, PENDING, RUNNING, SUCCEEDED, TASKWIRED, WORK_DIR, Client, Taskwired, TaskwireTestCase,
+    echo_task,
     fail_task, pb, sleep_task)
 
 # A server stopped with SIGTERM and nothing in flight exits well within this.
@@ -102,6 +103,35 @@ class DurableStoreTest(TaskwireTestCase):
         kept = Client(server.stub).GetTask(pb.GetTaskRequest(id=new.task.id))
         self.assertState(kept, SUCCEEDED)
         self.assertEqual(tw.from_value(kept.result), "after restart")
+        self.stop(server)
+
+    def test_tasks_unfinished_at_a_clean_stop_run_again_at_the_next_start(self):
+        directory = data_dir("clean-stop")
+        server = self.start("--data-dir", directory, "--drain-grace", "1")
+        client = Client(server.stub)
+        long = client.CreateTask(sleep_task(30))
+        short = client.CreateTask(sleep_task(1.5))
+        queued = client.CreateTask(tw.task_request("resize", {"n": 1}))  # No worker runs it.
+        self.assertState(client.AwaitTask(pb.AwaitTaskRequest(id=long.id,
+                                                              wait_timeout=tw.duration(0.2))).task,
+                         RUNNING)
+        self.stop(server)
+        self.assertIn("3 unfinished task(s) stop here and run again at the next start",
+                      self.log(server))
+
+        server = self.start("--data-dir", directory)
+        self.assertIn("recovered 3 tasks: 0 finished, 1 pending again, 2 running again",
+                      self.log(server))
+        client = Client(server.stub)
+        again = client.GetTask(pb.GetTaskRequest(id=long.id))
+        self.assertState(again, RUNNING)
+        self.assertEqual(again.attempt, 2)
+        self.assertState(client.GetTask(pb.GetTaskRequest(id=queued.id)), PENDING)
+        done = client.AwaitTask(pb.AwaitTaskRequest(id=short.id))
+        self.assertState(done.task, SUCCEEDED)
+        self.assertEqual(done.task.attempt, 2)
+        ran = (done.task.finish_time.ToNanoseconds() - done.task.create_time.ToNanoseconds()) / 1e9
+        self.assertGreaterEqual(ran, 1.5)
         self.stop(server)
 
     def test_the_data_directory_comes_from_the_environment_too(self):
