@@ -2,7 +2,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -13,11 +12,10 @@
 #include "core/event_loop.h"
 #include "core/task.h"
 #include "server/call_counter.h"
+#include "server/call_report.h"
 #include "server/cq_tag.h"
-#include "server/logging.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/sent.h"
-#include "server/trace_context.h"
 
 namespace taskwire::server {
 
@@ -77,7 +75,7 @@ class StreamCall {
       return;
     }
     listen(method_);
-    if (method_.metrics != nullptr) arrived_at_ = std::chrono::steady_clock::now();
+    report_.arrived(method_.metrics);
     task_ = method_.loop->create_task(serve());
   }
 
@@ -88,7 +86,7 @@ class StreamCall {
     grpc::Status status;
     // Named: GCC 12 may destroy a temporary argument inside co_await twice.
     typename Method::Emit emit_one([this](const Message& message) { return emit(message); });
-    const CallInfo info{read_trace_id(context_, &trace_id_)};
+    const CallInfo info = report_.info(context_);
     try {
       status = co_await method_.handler(request_, std::move(emit_one), info);
     } catch (const CancelledError&) {
@@ -149,15 +147,7 @@ class StreamCall {
   }
 
   void finish() {
-    if (method_.metrics != nullptr) {
-      std::chrono::duration<double> took = std::chrono::steady_clock::now() - arrived_at_;
-      method_.metrics->observe(final_status_.error_code(), took.count());
-    }
-    if (!final_status_.ok() && spdlog::should_log(spdlog::level::debug)) {
-      log_with(spdlog::level::debug, LogFields{{}, trace_id_}, "{}: {}: {}", method_.name,
-               metrics::RpcMetrics::code_name(final_status_.error_code()),
-               final_status_.error_message());
-    }
+    report_.ended(method_.name, method_.metrics, final_status_);
     finish_started_ = true;
     writer_.Finish(final_status_, &finished_);
   }
@@ -194,10 +184,9 @@ class StreamCall {
   Request request_;
   grpc::ServerAsyncWriter<Message> writer_;
   TaskHandle<void> task_;  // While the handler runs.
-  std::string trace_id_;   // From the call's traceparent; empty without one.
-  std::chrono::steady_clock::time_point arrived_at_;  // When metrics are on.
-  std::deque<Message> queue_;                         // queue_.front() is being written.
-  Event room_;                                        // Set when the queue has room.
+  CallReport report_;
+  std::deque<Message> queue_;  // queue_.front() is being written.
+  Event room_;                 // Set when the queue has room.
   bool writing_ = false;
   bool broken_ = false;
   bool finish_requested_ = false;

@@ -2,7 +2,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
 #include <functional>
 #include <utility>
 
@@ -10,10 +9,9 @@
 #include "core/event_loop.h"
 #include "core/task.h"
 #include "server/call_counter.h"
+#include "server/call_report.h"
 #include "server/cq_tag.h"
-#include "server/logging.h"
 #include "server/metrics/rpc_metrics.h"
-#include "server/trace_context.h"
 
 namespace taskwire::server {
 
@@ -74,7 +72,7 @@ class UnaryCall {
       return;
     }
     listen(method_);
-    if (method_.metrics != nullptr) arrived_at_ = std::chrono::steady_clock::now();
+    report_.arrived(method_.metrics);
     task_ = method_.loop->create_task(serve());
   }
 
@@ -83,7 +81,7 @@ class UnaryCall {
       if (task_.valid()) task_.cancel();
     });
     grpc::Status status;
-    const CallInfo info{read_trace_id(context_, &trace_id_)};
+    const CallInfo info = report_.info(context_);
     try {
       status = co_await method_.handler(request_, &response_, info);
     } catch (const CancelledError&) {
@@ -99,14 +97,7 @@ class UnaryCall {
   }
 
   void finish(const grpc::Status& status) {
-    if (method_.metrics != nullptr) {
-      std::chrono::duration<double> took = std::chrono::steady_clock::now() - arrived_at_;
-      method_.metrics->observe(status.error_code(), took.count());
-    }
-    if (!status.ok() && spdlog::should_log(spdlog::level::debug)) {
-      log_with(spdlog::level::debug, LogFields{{}, trace_id_}, "{}: {}: {}", method_.name,
-               metrics::RpcMetrics::code_name(status.error_code()), status.error_message());
-    }
+    report_.ended(method_.name, method_.metrics, status);
     finish_started_ = true;
     responder_.Finish(response_, status, &finished_);
   }
@@ -144,8 +135,7 @@ class UnaryCall {
   Response response_;
   grpc::ServerAsyncResponseWriter<Response> responder_;
   TaskHandle<void> task_;  // Until the answer is sent.
-  std::string trace_id_;   // From the call's traceparent; empty without one.
-  std::chrono::steady_clock::time_point arrived_at_;  // When metrics are on.
+  CallReport report_;
   bool finish_started_ = false;
   bool finished_seen_ = false;
   bool done_seen_ = false;
