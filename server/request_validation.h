@@ -21,9 +21,11 @@ namespace v1 = ::taskwire::v1;
 grpc::Status invalid(std::string_view field, std::string_view rule);
 
 // kind, args (by the kind's rules and the size limit), name, labels, timeout
-// and idempotency key of one CreateTaskRequest.
+// and idempotency key of one CreateTaskRequest. Leaves the args serialized in
+// `serialized_args`, as a task's record keeps them.
 grpc::Status validate_create(const v1::CreateTaskRequest& request, const KindRegistry& kinds,
-                             const Limits& limits, std::string_view prefix = {});
+                             const Limits& limits, std::string_view prefix,
+                             std::string* serialized_args);
 
 enum class DurationRule { kPositive, kNotNegative };
 

@@ -172,12 +172,12 @@ void TaskManager::fill(const std::vector<TaskId>& ids, v1::TaskView view,
   }
 }
 
-TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::int64_t now,
-                                    const std::string* trace_id) {
+TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::string args,
+                                    std::int64_t now, const std::string* trace_id) {
   auto record = std::make_unique<TaskRecord>();
   record->id = ids_.next(now / 1'000'000);
   record->kind = request.kind();
-  if (request.has_args()) request.args().SerializeToString(&record->args);
+  record->args = std::move(args);
   record->create_unix_nanos = now;
   if (request.has_timeout()) {
     record->timeout_nanos = request.timeout().seconds() * 1'000'000'000 + request.timeout().nanos();
@@ -478,20 +478,20 @@ void TaskManager::notify(const TaskRecord& record, v1::TaskState previous) {
   }
 }
 
-Task<grpc::Status> TaskManager::create_task(const v1::CreateTaskRequest& request,
-                                            v1::Task* response, const std::string* trace_id) {
+Task<grpc::Status> TaskManager::create_task(v1::CreateTaskRequest request, v1::Task* response,
+                                            const std::string* trace_id) {
   TaskId id;
   if (auto status = co_await create_one(request, "", &id, trace_id); !status.ok()) co_return status;
   store_.find(id)->to_proto(response);
   co_return Status::OK;
 }
 
-Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
-                                           std::string_view prefix, TaskId* id,
-                                           const std::string* trace_id) {
+Task<grpc::Status> TaskManager::create_one(v1::CreateTaskRequest& request, std::string_view prefix,
+                                           TaskId* id, const std::string* trace_id) {
   if (!accepting_)
     co_return Status(StatusCode::UNAVAILABLE, "server is shutting down: not accepting new tasks");
-  if (auto status = validate_create(request, kinds_, limits_, prefix); !status.ok())
+  std::string args;
+  if (auto status = validate_create(request, kinds_, limits_, prefix, &args); !status.ok())
     co_return status;
   if (!request.idempotency_key().empty()) {
     if (TaskRecord* existing = store_.find_by_idempotency_key(request.idempotency_key())) {
@@ -504,10 +504,10 @@ Task<grpc::Status> TaskManager::create_one(const v1::CreateTaskRequest& request,
                      "the server already holds " + std::to_string(unfinished_) +
                          " unfinished tasks, its limit (--max-pending-tasks)");
   }
-  TaskRecord& record = add_record(request, wall_now_nanos(), trace_id);
+  TaskRecord& record = add_record(request, std::move(args), wall_now_nanos(), trace_id);
   *id = record.id;
   co_await store_.commit_one(record);
-  start(*store_.find(*id), request.args());
+  start(*store_.find(*id), std::move(*request.mutable_args()));
   co_return Status::OK;
 }
 
@@ -523,10 +523,13 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
   // Everything is checked before anything is created: all or nothing.
   std::unordered_set<std::string> new_keys;
   std::size_t to_create = 0;
+  std::vector<std::string> serialized_args(request.tasks_size());
   for (int i = 0; i < request.tasks_size(); ++i) {
     const auto& one = request.tasks(i);
     std::string prefix = "tasks[" + std::to_string(i) + "].";
-    if (auto status = validate_create(one, kinds_, limits_, prefix); !status.ok()) co_return status;
+    if (auto status = validate_create(one, kinds_, limits_, prefix, &serialized_args[i]);
+        !status.ok())
+      co_return status;
     const std::string& key = one.idempotency_key();
     if (key.empty() ||
         (store_.find_by_idempotency_key(key) == nullptr && new_keys.insert(key).second))
@@ -547,7 +550,8 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
   to_start.reserve(to_create);
   std::vector<Value> args;
   args.reserve(to_create);
-  for (auto& one : *request.mutable_tasks()) {
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    v1::CreateTaskRequest& one = *request.mutable_tasks(i);
     TaskRecord* existing = one.idempotency_key().empty()
                                ? nullptr
                                : store_.find_by_idempotency_key(one.idempotency_key());
@@ -555,7 +559,7 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
       ids.push_back(existing->id);
       continue;
     }
-    TaskRecord& record = add_record(one, now, trace_id);
+    TaskRecord& record = add_record(one, std::move(serialized_args[i]), now, trace_id);
     ids.push_back(record.id);
     created.push_back(&record);
     to_start.push_back(&record);
@@ -636,7 +640,7 @@ Task<grpc::Status> TaskManager::await_one(TaskId id, std::optional<Duration> lim
   co_return Status::OK;
 }
 
-Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
+Task<grpc::Status> TaskManager::run_task(v1::RunTaskRequest request,
                                          v1::AwaitTaskResponse* response,
                                          const std::string* trace_id) {
   // Everything is checked before the task is created.
@@ -649,7 +653,8 @@ Task<grpc::Status> TaskManager::run_task(const v1::RunTaskRequest& request,
   v1::TaskView view;
   if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
   TaskId id;
-  if (auto status = co_await create_one(request.task(), "task.", &id, trace_id); !status.ok())
+  if (auto status = co_await create_one(*request.mutable_task(), "task.", &id, trace_id);
+      !status.ok())
     co_return status;
   co_return co_await await_one(id, limit, view, response);
 }

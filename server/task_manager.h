@@ -46,16 +46,18 @@ class TaskManager {
 
   // `trace_id` (of the calling request, if it had one) is kept with the
   // tasks created (TaskExtras::trace_id), for the logs about them.
-  Task<Status> create_task(const v1::CreateTaskRequest& request, v1::Task* response,
+  //
+  // The creating calls take the args of the tasks they create out of their
+  // request: each task's first step runs with them, rather than parsing or
+  // copying them again.
+  Task<Status> create_task(v1::CreateTaskRequest request, v1::Task* response,
                            const std::string* trace_id = nullptr);
-  // Takes the args of the tasks it creates out of `request`: each task's
-  // first step runs with them, rather than parsing them again.
   Task<Status> create_tasks(v1::CreateTasksRequest& request, v1::CreateTasksResponse* response,
                             const std::string* trace_id = nullptr);
   Status get_task(const v1::GetTaskRequest& request, v1::Task* response);
   Status list_tasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
   Task<Status> await_task(const v1::AwaitTaskRequest& request, v1::AwaitTaskResponse* response);
-  Task<Status> run_task(const v1::RunTaskRequest& request, v1::AwaitTaskResponse* response,
+  Task<Status> run_task(v1::RunTaskRequest request, v1::AwaitTaskResponse* response,
                         const std::string* trace_id = nullptr);
   Task<Status> gather(const v1::GatherRequest& request, v1::GatherResponse* response);
   Task<Status> wait(const v1::WaitRequest& request, v1::WaitResponse* response);
@@ -96,13 +98,14 @@ class TaskManager {
                     std::vector<TaskRecord*>* out);
   // CreateTask, naming fields with `prefix` (RunTask's is "task."): the
   // id of the task created, or found by its idempotency key.
-  Task<Status> create_one(const v1::CreateTaskRequest& request, std::string_view prefix, TaskId* id,
+  Task<Status> create_one(v1::CreateTaskRequest& request, std::string_view prefix, TaskId* id,
                           const std::string* trace_id);
   // AwaitTask, once the request is checked.
   Task<Status> await_one(TaskId id, std::optional<Duration> limit, v1::TaskView view,
                          v1::AwaitTaskResponse* response);
-  // `now`: the creation time (one reading of the clock for a whole batch).
-  TaskRecord& add_record(const v1::CreateTaskRequest& request, std::int64_t now,
+  // `now`: the creation time (one reading of the clock for a whole batch);
+  // `args`: the request's args, serialized (by validate_create).
+  TaskRecord& add_record(const v1::CreateTaskRequest& request, std::string args, std::int64_t now,
                          const std::string* trace_id = nullptr);
   void start(TaskRecord& record, Value args);
   Task<void> run(TaskRecord& record, Value args);

@@ -33,8 +33,8 @@ void TaskService::listen(grpc::ServerCompletionQueue& queue) {
   };
   TaskManager& m = manager_;
   unary(create_task_, "taskwire.v1.TaskService/CreateTask", &Async::RequestCreateTask,
-        [&m](const v1::CreateTaskRequest& r, v1::Task* out, const CallInfo& call) {
-          return m.create_task(r, out, call.trace_id);
+        [&m](v1::CreateTaskRequest& r, v1::Task* out, const CallInfo& call) {
+          return m.create_task(std::move(r), out, call.trace_id);
         });
   unary(create_tasks_, "taskwire.v1.TaskService/CreateTasks", &Async::RequestCreateTasks,
         [&m](v1::CreateTasksRequest& r, v1::CreateTasksResponse* out, const CallInfo& call) {
@@ -52,8 +52,8 @@ void TaskService::listen(grpc::ServerCompletionQueue& queue) {
           return m.await_task(r, out);
         });
   unary(run_task_, "taskwire.v1.TaskService/RunTask", &Async::RequestRunTask,
-        [&m](const v1::RunTaskRequest& r, v1::AwaitTaskResponse* out, const CallInfo& call) {
-          return m.run_task(r, out, call.trace_id);
+        [&m](v1::RunTaskRequest& r, v1::AwaitTaskResponse* out, const CallInfo& call) {
+          return m.run_task(std::move(r), out, call.trace_id);
         });
   unary(gather_, "taskwire.v1.TaskService/Gather", &Async::RequestGather,
         [&m](const v1::GatherRequest& r, v1::GatherResponse* out, const CallInfo&) {
