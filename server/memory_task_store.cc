@@ -12,10 +12,17 @@ TaskRecord* MemoryTaskStore::find_by_idempotency_key(std::string_view key) {
   return it == by_idempotency_key_.end() ? nullptr : find(it->second);
 }
 
+TaskRecord* MemoryTaskStore::find_by_batch_key(std::string_view key) {
+  auto it = by_batch_key_.find(std::string(key));
+  return it == by_batch_key_.end() ? nullptr : find(it->second);
+}
+
 TaskRecord& MemoryTaskStore::insert(std::unique_ptr<TaskRecord> record) {
   TaskRecord& inserted = *record;
   if (!inserted.idempotency_key().empty())
     by_idempotency_key_[inserted.idempotency_key()] = inserted.id;
+  if (inserted.extras && !inserted.extras->batch_key.empty())
+    by_batch_key_[inserted.extras->batch_key] = inserted.id;
   records_.emplace(inserted.id, std::move(record));
   return inserted;
 }
@@ -25,6 +32,8 @@ void MemoryTaskStore::evict(const TaskId& id) {
   if (it == records_.end()) return;
   if (!it->second->idempotency_key().empty())
     by_idempotency_key_.erase(it->second->idempotency_key());
+  if (it->second->extras && !it->second->extras->batch_key.empty())
+    by_batch_key_.erase(it->second->extras->batch_key);
   records_.erase(it);
   if (tombstone_limit_ == 0) return;
   if (tombstone_order_.size() == tombstone_limit_) {

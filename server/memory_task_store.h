@@ -21,6 +21,7 @@ class MemoryTaskStore final : public TaskStore {
   std::string describe() const override { return "in-memory (tasks do not survive a restart)"; }
   TaskRecord* find(const TaskId& id) override;
   TaskRecord* find_by_idempotency_key(std::string_view key) override;
+  TaskRecord* find_by_batch_key(std::string_view key) override;
   TaskRecord& insert(std::unique_ptr<TaskRecord> record) override;
   Task<void> commit(std::span<const TaskRecord* const>) override { co_return; }
   void commit_soon(const TaskRecord&) override {}
@@ -35,6 +36,7 @@ class MemoryTaskStore final : public TaskStore {
   // creation appends at its end.
   absl::btree_map<TaskId, std::unique_ptr<TaskRecord>> records_;
   std::unordered_map<std::string, TaskId> by_idempotency_key_;
+  std::unordered_map<std::string, TaskId> by_batch_key_;
   std::unordered_set<TaskId, TaskIdHash> tombstones_;
   std::deque<TaskId> tombstone_order_;
   std::size_t tombstone_limit_;

@@ -85,6 +85,19 @@ grpc::Status validate_create(const v1::CreateTaskRequest& request, const KindReg
   return grpc::Status::OK;
 }
 
+grpc::Status validate_batch_key(const v1::CreateTasksRequest& request) {
+  if (request.idempotency_key().empty()) return grpc::Status::OK;
+  if (auto status = check_text(request.idempotency_key(), "", "idempotency_key"); !status.ok())
+    return status;
+  for (int i = 0; i < request.tasks_size(); ++i) {
+    if (!request.tasks(i).idempotency_key().empty()) {
+      return invalid("tasks[" + std::to_string(i) + "].idempotency_key",
+                     "must be empty when the call has an idempotency_key");
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status parse_duration(const google::protobuf::Duration* duration, std::string_view field,
                             DurationRule rule, std::optional<Duration>* out) {
   out->reset();

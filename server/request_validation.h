@@ -27,6 +27,10 @@ grpc::Status validate_create(const v1::CreateTaskRequest& request, const KindReg
                              const Limits& limits, std::string_view prefix,
                              std::string* serialized_args);
 
+// A CreateTasks call's own idempotency key: at most 256 bytes, and if set,
+// none of its tasks has a key of its own.
+grpc::Status validate_batch_key(const v1::CreateTasksRequest& request);
+
 enum class DurationRule { kPositive, kNotNegative };
 
 // An optional google.protobuf.Duration (null if unset): nullopt if unset,

@@ -54,6 +54,8 @@ enum Column {
   kIdempotencyKey,
   kDispatch,
   kProgress,
+  kBatchKey,
+  kBatchSize,
 };
 
 }  // namespace
@@ -61,12 +63,13 @@ enum Column {
 const char* const kUpsertTaskSql =
     "INSERT OR REPLACE INTO tasks (id, kind, args, state, attempt, create_unix_nanos, "
     "start_unix_nanos, finish_unix_nanos, timeout_nanos, result, error, name, labels, "
-    "idempotency_key, dispatch, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "idempotency_key, dispatch, progress, batch_key, batch_size) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const char* const kDeleteTaskSql = "DELETE FROM tasks WHERE id = ?";
 const char* const kSelectTasksSql =
     "SELECT id, kind, args, state, attempt, create_unix_nanos, start_unix_nanos, "
     "finish_unix_nanos, timeout_nanos, result, error, name, labels, idempotency_key, dispatch, "
-    "progress FROM tasks ORDER BY id";
+    "progress, batch_key, batch_size FROM tasks ORDER BY id";
 
 TaskRow TaskRow::snapshot(const TaskRecord& record) {
   TaskRow row;
@@ -87,6 +90,8 @@ TaskRow TaskRow::snapshot(const TaskRecord& record) {
     row.idempotency_key = record.extras->idempotency_key;
     row.dispatch = record.extras->dispatch;
     row.progress = record.extras->progress;
+    row.batch_key = record.extras->batch_key;
+    row.batch_size = record.extras->batch_size;
   }
   return row;
 }
@@ -120,6 +125,8 @@ void bind_row(SqliteStatement& upsert, const TaskRow& row, std::string& scratch)
   upsert.bind_text(kIdempotencyKey + 1, row.idempotency_key);
   upsert.bind_blob(kDispatch + 1, row.dispatch);
   upsert.bind_blob(kProgress + 1, row.progress);
+  upsert.bind_text(kBatchKey + 1, row.batch_key);
+  upsert.bind(kBatchSize + 1, row.batch_size);
 }
 
 std::unique_ptr<TaskRecord> read_row(const SqliteStatement& select, const std::string& path) {
@@ -151,13 +158,17 @@ std::unique_ptr<TaskRecord> read_row(const SqliteStatement& select, const std::s
   std::string_view key = select.column_bytes(kIdempotencyKey);
   std::string_view dispatch = select.column_bytes(kDispatch);
   std::string_view progress = select.column_bytes(kProgress);
-  if (!name.empty() || !labels.empty() || !key.empty() || !dispatch.empty() || !progress.empty()) {
+  std::string_view batch_key = select.column_bytes(kBatchKey);
+  if (!name.empty() || !labels.empty() || !key.empty() || !dispatch.empty() || !progress.empty() ||
+      !batch_key.empty()) {
     record->extras = std::make_unique<TaskExtras>();
     record->extras->name = name;
     if (!decode_labels(labels, &record->extras->labels)) throw bad("labels");
     record->extras->idempotency_key = key;
     record->extras->dispatch = dispatch;
     record->extras->progress = progress;
+    record->extras->batch_key = batch_key;
+    record->extras->batch_size = static_cast<std::uint32_t>(select.column_int(kBatchSize));
   }
   return record;
 }

@@ -31,6 +31,8 @@ struct TaskRow {
   std::string idempotency_key;
   std::string dispatch;
   std::string progress;
+  std::string batch_key;
+  std::uint32_t batch_size = 0;
 
   static TaskRow snapshot(const TaskRecord& record);
 };

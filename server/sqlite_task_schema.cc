@@ -33,8 +33,16 @@ CREATE TABLE tasks (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2: the idempotency key of a whole CreateTasks call, kept on the
+// first task it created with the number of tasks it created.
+constexpr const char* kVersion2 = R"sql(
+ALTER TABLE tasks ADD COLUMN batch_key TEXT;
+ALTER TABLE tasks ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
     {1, kVersion1},
+    {2, kVersion2},
 };
 
 }  // namespace

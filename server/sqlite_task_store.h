@@ -50,6 +50,9 @@ class SqliteTaskStore final : public TaskStore {
   TaskRecord* find_by_idempotency_key(std::string_view key) override {
     return memory_.find_by_idempotency_key(key);
   }
+  TaskRecord* find_by_batch_key(std::string_view key) override {
+    return memory_.find_by_batch_key(key);
+  }
   TaskRecord& insert(std::unique_ptr<TaskRecord> record) override {
     return memory_.insert(std::move(record));
   }

@@ -55,7 +55,8 @@ std::optional<TaskId> TaskId::parse(std::string_view text) {
 TaskId TaskIdGenerator::next(std::int64_t unix_millis) {
   auto millis = static_cast<std::uint64_t>(unix_millis < 0 ? 0 : unix_millis) & 0xFFFF'FFFF'FFFFull;
   TaskId id;
-  if (static_cast<std::int64_t>(millis) <= last_.unix_millis() && (last_.high != 0 || last_.low != 0)) {
+  if (static_cast<std::int64_t>(millis) <= last_.unix_millis() &&
+      (last_.high != 0 || last_.low != 0)) {
     // Same (or an earlier) millisecond: count up from the last id.
     id = last_;
     if (++id.low == 0) ++id.high;

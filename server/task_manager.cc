@@ -173,7 +173,8 @@ void TaskManager::fill(const std::vector<TaskId>& ids, v1::TaskView view,
 }
 
 TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::string args,
-                                    std::int64_t now, const std::string* trace_id) {
+                                    std::int64_t now, const std::string* trace_id,
+                                    const BatchKey* batch) {
   auto record = std::make_unique<TaskRecord>();
   record->id = ids_.next(now / 1'000'000);
   record->kind = request.kind();
@@ -193,6 +194,11 @@ TaskRecord& TaskManager::add_record(const v1::CreateTaskRequest& request, std::s
   if (trace_id != nullptr) {  // Rare: only traced requests pay for extras.
     if (!record->extras) record->extras = std::make_unique<TaskExtras>();
     record->extras->trace_id = *trace_id;
+  }
+  if (batch != nullptr) {  // One task per keyed CreateTasks call.
+    if (!record->extras) record->extras = std::make_unique<TaskExtras>();
+    record->extras->batch_key = batch->key;
+    record->extras->batch_size = batch->size;
   }
   TaskRecord& added = store_.insert(std::move(record));
   if (added.timeout_nanos != 0) {
@@ -520,6 +526,15 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
     co_return status;
   v1::TaskView view;
   if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
+  if (auto status = validate_batch_key(request); !status.ok()) co_return status;
+  const std::string& batch_key = request.idempotency_key();
+  if (TaskRecord* first = batch_key.empty() ? nullptr : store_.find_by_batch_key(batch_key)) {
+    std::vector<TaskId> ids;
+    if (auto status = keyed_batch(*first, request.tasks_size(), &ids); !status.ok())
+      co_return status;
+    fill(ids, view, response->mutable_tasks());
+    co_return Status::OK;
+  }
   // Everything is checked before anything is created: all or nothing.
   std::unordered_set<std::string> new_keys;
   std::size_t to_create = 0;
@@ -559,7 +574,9 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
       ids.push_back(existing->id);
       continue;
     }
-    TaskRecord& record = add_record(one, std::move(serialized_args[i]), now, trace_id);
+    const BatchKey batch{batch_key, static_cast<std::uint32_t>(request.tasks_size())};
+    TaskRecord& record = add_record(one, std::move(serialized_args[i]), now, trace_id,
+                                    i == 0 && !batch_key.empty() ? &batch : nullptr);
     ids.push_back(record.id);
     created.push_back(&record);
     to_start.push_back(&record);
@@ -570,6 +587,33 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
   for (std::size_t i = 0; i < to_start.size(); ++i) start(*to_start[i], std::move(args[i]));
   fill(ids, view, response->mutable_tasks());
   co_return Status::OK;
+}
+
+// The tasks of one CreateTasks call share its one reading of the clock, and
+// their ids follow one another: the first task (which holds the call's key)
+// and the records after it with its create time are the call's tasks.
+grpc::Status TaskManager::keyed_batch(const TaskRecord& first, int tasks_in_request,
+                                      std::vector<TaskId>* ids) {
+  const std::uint32_t size = first.extras->batch_size;
+  if (static_cast<std::uint32_t>(tasks_in_request) != size) {
+    return Status(StatusCode::INVALID_ARGUMENT,
+                  "idempotency_key: already used by a CreateTasks call of " + std::to_string(size) +
+                      " tasks; this call has " + std::to_string(tasks_in_request));
+  }
+  ids->reserve(size);
+  ids->push_back(first.id);
+  store_.scan(first.id, [&](const TaskRecord& record) {
+    if (ids->size() == size || record.create_unix_nanos != first.create_unix_nanos) return false;
+    ids->push_back(record.id);
+    return true;
+  });
+  if (ids->size() != size) {
+    return Status(StatusCode::FAILED_PRECONDITION,
+                  "idempotency_key: " + std::to_string(size - ids->size()) + " of the " +
+                      std::to_string(size) +
+                      " tasks created with this key have been evicted; their ids are gone");
+  }
+  return Status::OK;
 }
 
 grpc::Status TaskManager::get_task(const v1::GetTaskRequest& request, v1::Task* response) {

@@ -103,10 +103,17 @@ class TaskManager {
   // AwaitTask, once the request is checked.
   Task<Status> await_one(TaskId id, std::optional<Duration> limit, v1::TaskView view,
                          v1::AwaitTaskResponse* response);
+  // The idempotency key of a CreateTasks call, kept on its first task.
+  struct BatchKey {
+    const std::string& key;
+    std::uint32_t size;
+  };
   // `now`: the creation time (one reading of the clock for a whole batch);
   // `args`: the request's args, serialized (by validate_create).
   TaskRecord& add_record(const v1::CreateTaskRequest& request, std::string args, std::int64_t now,
-                         const std::string* trace_id = nullptr);
+                         const std::string* trace_id = nullptr, const BatchKey* batch = nullptr);
+  // The ids of the tasks a keyed CreateTasks call created, from the first.
+  Status keyed_batch(const TaskRecord& first, int tasks_in_request, std::vector<TaskId>* ids);
   void start(TaskRecord& record, Value args);
   Task<void> run(TaskRecord& record, Value args);
   void mark_running(TaskRecord& record);

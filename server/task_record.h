@@ -23,6 +23,10 @@ struct TaskExtras {
   std::string dispatch;  // A serialized v1::DispatchOptions; empty for none.
   std::string progress;  // A serialized Value: a worker's latest heartbeat details.
   std::string trace_id;  // W3C trace id of the request that created the task, for logs.
+  // On the first task of a CreateTasks call made with an idempotency key:
+  // the key, and how many tasks the call created (they follow this one).
+  std::string batch_key;
+  std::uint32_t batch_size = 0;
 };
 
 // The server's record of one task. Values are kept serialized: a task waits

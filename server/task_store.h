@@ -27,6 +27,8 @@ class TaskStore {
 
   virtual TaskRecord* find(const TaskId& id) = 0;
   virtual TaskRecord* find_by_idempotency_key(std::string_view key) = 0;
+  // The first task of the CreateTasks call made with this key.
+  virtual TaskRecord* find_by_batch_key(std::string_view key) = 0;
   virtual TaskRecord& insert(std::unique_ptr<TaskRecord> record) = 0;
   // Records the current state of these records (read before the first
   // suspension: the caller may change them again at once).

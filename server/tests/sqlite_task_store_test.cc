@@ -76,6 +76,8 @@ std::unique_ptr<TaskRecord> make_full_record(TaskIdGenerator& ids) {
   record->extras->name = "nightly count";
   record->extras->labels = {{"team", "data"}, {"env", "prod"}};
   record->extras->idempotency_key = "count-2026-11-26";
+  record->extras->batch_key = "nightly-batch";
+  record->extras->batch_size = 3;
   v1::DispatchOptions dispatch;
   dispatch.mutable_start_to_close_timeout()->set_seconds(5);
   dispatch.SerializeToString(&record->extras->dispatch);
@@ -176,6 +178,11 @@ TEST(SqliteTaskStore, RoundTripsEveryFieldThroughCloseAndReopen) {
   TaskRecord* by_key = store.find_by_idempotency_key("count-2026-11-26");
   ASSERT_NE(by_key, nullptr);
   EXPECT_EQ(by_key->id, full_id);
+  // So is a CreateTasks call's key, with the size of its batch.
+  TaskRecord* by_batch_key = store.find_by_batch_key("nightly-batch");
+  ASSERT_NE(by_batch_key, nullptr);
+  EXPECT_EQ(by_batch_key->id, full_id);
+  EXPECT_EQ(by_batch_key->extras->batch_size, 3u);
   std::vector<TaskId> order;
   store.scan(std::nullopt, [&](const TaskRecord& record) {
     order.push_back(record.id);
@@ -512,18 +519,20 @@ TEST(SqliteMigrations, BringAVersion1FileToTheLatestInOrder) {
                              "INSERT INTO tasks (id, kind, state, attempt, create_unix_nanos, "
                              "start_unix_nanos, finish_unix_nanos, timeout_nanos) "
                              "VALUES (X'00', 'echo', 1, 0, 0, 0, 0, 0);");
-  // Steps 2 and 3 of a later release: the second depends on the first.
+  // Two steps of a later release after today's: the second depends on the
+  // first.
   std::vector<SqliteMigration> steps(task_store_migrations().begin(),
                                      task_store_migrations().end());
-  steps.push_back({2, "ALTER TABLE tasks ADD COLUMN owner TEXT;"});
-  steps.push_back({3, "UPDATE tasks SET owner = 'migrated';"});
+  const int latest = steps.back().version;
+  steps.push_back({latest + 1, "ALTER TABLE tasks ADD COLUMN owner TEXT;"});
+  steps.push_back({latest + 2, "UPDATE tasks SET owner = 'migrated';"});
   SqliteDatabase db(db_path(dir));
   migrate(db, steps);
-  EXPECT_EQ(db.query_int("PRAGMA user_version"), 3);
+  EXPECT_EQ(db.query_int("PRAGMA user_version"), latest + 2);
   EXPECT_EQ(db.query_text("SELECT owner FROM tasks"), "migrated");
   // Migrating again does nothing.
   migrate(db, steps);
-  EXPECT_EQ(db.query_int("PRAGMA user_version"), 3);
+  EXPECT_EQ(db.query_int("PRAGMA user_version"), latest + 2);
 }
 
 TEST(SqliteMigrations, AFailedStepLeavesTheVersionBeforeIt) {
@@ -532,16 +541,17 @@ TEST(SqliteMigrations, AFailedStepLeavesTheVersionBeforeIt) {
   exec_sql(db_path(dir), kVersion1Schema);
   std::vector<SqliteMigration> steps(task_store_migrations().begin(),
                                      task_store_migrations().end());
-  steps.push_back({2, "ALTER TABLE no_such_table ADD COLUMN x TEXT;"});
+  const int latest = steps.back().version;
+  steps.push_back({latest + 1, "ALTER TABLE no_such_table ADD COLUMN x TEXT;"});
   SqliteDatabase db(db_path(dir));
   try {
     migrate(db, steps);
-    ADD_FAILURE() << "step 2 should have failed";
+    ADD_FAILURE() << "the last step should have failed";
   } catch (const StoreError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("schema version 2"));
+    EXPECT_THAT(e.what(), HasSubstr("schema version " + std::to_string(latest + 1)));
     EXPECT_THAT(e.what(), HasSubstr(db_path(dir)));
   }
-  EXPECT_EQ(db.query_int("PRAGMA user_version"), 1);
+  EXPECT_EQ(db.query_int("PRAGMA user_version"), latest);
 }
 
 }  // namespace

@@ -423,6 +423,86 @@ TEST_F(TaskManagerTest, CreateTasksIsAllOrNothing) {
   });
 }
 
+v1::CreateTasksRequest keyed_batch(const std::string& key, int sleeps) {
+  v1::CreateTasksRequest batch;
+  batch.set_idempotency_key(key);
+  for (int i = 0; i < sleeps; ++i) *batch.add_tasks() = request("sleep", R"({"seconds": 100})");
+  return batch;
+}
+
+std::vector<std::string> ids_of(const v1::CreateTasksResponse& response) {
+  std::vector<std::string> ids;
+  for (const auto& task : response.tasks()) ids.push_back(task.id());
+  return ids;
+}
+
+TEST_F(TaskManagerTest, AKeyedCreateTasksSentAgainAnswersWithTheSameTasksAndCreatesNone) {
+  run([&]() -> Task<void> {
+    v1::CreateTasksRequest batch = keyed_batch("batch-1", 3);
+    v1::CreateTasksResponse first, again, other;
+    v1::CreateTasksRequest retry = batch;
+    EXPECT_TRUE((co_await manager().create_tasks(batch, &first)).ok());
+    co_await sleep(5s);
+    EXPECT_TRUE((co_await manager().create_tasks(retry, &again)).ok());
+    EXPECT_EQ(ids_of(again), ids_of(first));
+    EXPECT_EQ(store_.size(), 3u);
+    EXPECT_EQ(again.tasks(2).state(), v1::TASK_STATE_RUNNING);
+    // Another key is another call; the one before it does not join it.
+    v1::CreateTasksRequest next = keyed_batch("batch-2", 2);
+    EXPECT_TRUE((co_await manager().create_tasks(next, &other)).ok());
+    EXPECT_EQ(other.tasks_size(), 2);
+    EXPECT_EQ(store_.size(), 5u);
+    v1::CreateTasksRequest retry_next = keyed_batch("batch-2", 2);
+    v1::CreateTasksResponse again_next;
+    EXPECT_TRUE((co_await manager().create_tasks(retry_next, &again_next)).ok());
+    EXPECT_EQ(ids_of(again_next), ids_of(other));
+  });
+}
+
+TEST_F(TaskManagerTest, AKeyedCreateTasksRefusesTaskKeysALongKeyAndAnotherCount) {
+  run([&]() -> Task<void> {
+    v1::CreateTasksResponse response;
+    v1::CreateTasksRequest with_task_key = keyed_batch("batch", 2);
+    with_task_key.mutable_tasks(1)->set_idempotency_key("mine");
+    auto status = co_await manager().create_tasks(with_task_key, &response);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(),
+              "tasks[1].idempotency_key: must be empty when the call has an idempotency_key");
+    v1::CreateTasksRequest long_key = keyed_batch(std::string(257, 'k'), 1);
+    status = co_await manager().create_tasks(long_key, &response);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(), "idempotency_key: must be at most 256 bytes, got 257");
+    EXPECT_EQ(store_.size(), 0u);
+
+    v1::CreateTasksRequest batch = keyed_batch("batch", 2);
+    EXPECT_TRUE((co_await manager().create_tasks(batch, &response)).ok());
+    v1::CreateTasksRequest bigger = keyed_batch("batch", 3);
+    status = co_await manager().create_tasks(bigger, &response);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(),
+              "idempotency_key: already used by a CreateTasks call of 2 tasks; this call has 3");
+    EXPECT_EQ(store_.size(), 2u);
+  });
+}
+
+TEST_F(TaskManagerTest, AKeyedCreateTasksWhoseTasksWereEvictedSaysSo) {
+  limits_.retention = 1s;
+  run([&]() -> Task<void> {
+    v1::CreateTasksRequest batch = keyed_batch("batch", 3);
+    batch.mutable_tasks(1)->CopyFrom(request("echo", R"({"value": 1})"));
+    v1::CreateTasksResponse response;
+    EXPECT_TRUE((co_await manager().create_tasks(batch, &response)).ok());
+    co_await sleep(2s);  // The echo has finished and is evicted; the sleeps run on.
+    v1::CreateTasksRequest retry = keyed_batch("batch", 3);
+    auto status = co_await manager().create_tasks(retry, &response);
+    EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(status.error_message(),
+              "idempotency_key: 1 of the 3 tasks created with this key have been evicted; their "
+              "ids are gone");
+    EXPECT_EQ(store_.size(), 2u);
+  });
+}
+
 TEST_F(TaskManagerTest, ThePendingLimitRefusesNewTasks) {
   limits_.max_pending_tasks = 2;
   run([&]() -> Task<void> {
@@ -732,6 +812,9 @@ class SlowStore final : public TaskStore {
   TaskRecord* find(const TaskId& id) override { return memory_.find(id); }
   TaskRecord* find_by_idempotency_key(std::string_view key) override {
     return memory_.find_by_idempotency_key(key);
+  }
+  TaskRecord* find_by_batch_key(std::string_view key) override {
+    return memory_.find_by_batch_key(key);
   }
   TaskRecord& insert(std::unique_ptr<TaskRecord> record) override {
     return memory_.insert(std::move(record));

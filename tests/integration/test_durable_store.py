@@ -70,8 +70,9 @@ class DurableStoreTest(TaskwireTestCase):
             client.CreateTask(fail_task("no such file", type="FileNotFoundError")),
             client.CreateTask(sleep_task(0.05, timeout=tw.duration(30))),
         ]
-        batch = client.CreateTasks(pb.CreateTasksRequest(
-            tasks=[echo_task(i) for i in range(50)]))
+        keyed_batch = pb.CreateTasksRequest(idempotency_key="batch-1",
+                                            tasks=[echo_task(i) for i in range(50)])
+        batch = client.CreateTasks(keyed_batch)
         ids = [t.id for t in created] + [t.id for t in batch.tasks]
         done = client.Gather(pb.GatherRequest(ids=ids, return_exceptions=True))
         before = {t.id: t for t in done.tasks}
@@ -94,6 +95,9 @@ class DurableStoreTest(TaskwireTestCase):
         # The idempotency key still finds the task made before the restart.
         again = client.CreateTask(echo_task("other", idempotency_key="key-1"))
         self.assertEqual(again.id, ids[0])
+        # So does the key of the CreateTasks call, for all of its tasks.
+        batch_again = client.CreateTasks(keyed_batch)
+        self.assertEqual([t.id for t in batch_again.tasks], [t.id for t in batch.tasks])
         # New tasks are kept too, next to the old ones.
         new = client.RunTask(pb.RunTaskRequest(task=echo_task("after restart")))
         self.stop(server)

@@ -840,6 +840,31 @@ class CreateTasksTest(ServerTestCase):
     def test_no_tasks_is_an_empty_answer(self):
         self.assertEqual(self.create_many(), [])
 
+    def test_a_keyed_create_tasks_sent_again_answers_with_its_tasks_and_creates_none(self):
+        key = f"batch-{uuid.uuid4().hex}"
+        batch = pb.CreateTasksRequest(idempotency_key=key, tasks=[
+            sleep_task(60, labels=self.tag), echo_task(1, labels=self.tag),
+            sleep_task(60, labels=self.tag)])
+        first = self.client.CreateTasks(batch).tasks
+        again = self.client.CreateTasks(batch).tasks
+        self.assertEqual([t.id for t in again], [t.id for t in first])
+        self.assertEqual(self.listed_ids(labels=self.tag), sorted(t.id for t in first))
+        with self.assertRpcError(Code.INVALID_ARGUMENT,
+                                 "idempotency_key: already used by a CreateTasks call of 3 tasks; "
+                                 "this call has 1"):
+            self.client.CreateTasks(pb.CreateTasksRequest(idempotency_key=key,
+                                                          tasks=[echo_task(2, labels=self.tag)]))
+        with self.assertRpcError(Code.INVALID_ARGUMENT,
+                                 "tasks[1].idempotency_key: must be empty when the call has an "
+                                 "idempotency_key"):
+            self.client.CreateTasks(pb.CreateTasksRequest(
+                idempotency_key=f"other-{key}",
+                tasks=[echo_task(1, labels=self.tag), echo_task(2, idempotency_key="own",
+                                                                labels=self.tag)]))
+        self.assertEqual(len(self.listed_ids(labels=self.tag)), 3)
+        for task in first:
+            self.client.CancelTask(pb.CancelTaskRequest(id=task.id))
+
 
 # ----------------------------------------------------------------------------
 # GetTask and ListTasks.
