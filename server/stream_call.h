@@ -120,8 +120,20 @@ class StreamCall {
     queue_.push_back(message);
     if (!writing_) {
       writing_ = true;
-      writer_.Write(queue_.front(), &written_);
+      write_front();
     }
+  }
+
+  // While more messages wait behind this one, gRPC may hold it back and
+  // send them together: one system call for a run of messages rather than
+  // one each. The last one queued goes without the hint, so nothing stays
+  // held. (Never the first: it carries the initial metadata, which gRPC
+  // must not hold.)
+  void write_front() {
+    grpc::WriteOptions options;
+    if (wrote_first_ && queue_.size() > 1) options.set_buffer_hint();
+    wrote_first_ = true;
+    writer_.Write(queue_.front(), options, &written_);
   }
 
   Task<bool> emit_when_room(Message message) {
@@ -138,7 +150,7 @@ class StreamCall {
     queue_.pop_front();
     if (!ok) broken_ = true;
     if (!broken_ && !queue_.empty()) {
-      writer_.Write(queue_.front(), &written_);
+      write_front();
     } else {
       writing_ = false;
       if (finish_requested_) finish();
@@ -188,6 +200,7 @@ class StreamCall {
   std::deque<Message> queue_;  // queue_.front() is being written.
   Event room_;                 // Set when the queue has room.
   bool writing_ = false;
+  bool wrote_first_ = false;
   bool broken_ = false;
   bool finish_requested_ = false;
   bool finish_started_ = false;
