@@ -81,9 +81,11 @@ class Worker::ThreadPool {
 
 // One Connect stream on the worker's completion queue, driven from the
 // loop thread: one read outstanding at a time, each message read handed
-// to the worker at once; one write at a time, what was sent while it was
-// in flight going out together in the next (as one WorkerBatch once the
-// server said it takes batches). Keeps itself alive until every operation
+// to the worker at once; one write at a time. What is sent during a loop
+// pass is written at the start of the next (or once the write in flight
+// is done), all together, as one WorkerBatch once the server said it
+// takes batches: the answers of 64 tasks assigned together go out as one
+// message. Keeps itself alive until every operation
 // it started has come back from the queue, whatever happens to the worker.
 class Worker::Session final : public std::enable_shared_from_this<Session> {
  public:
@@ -92,7 +94,8 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
     std::shared_ptr<WorkerTaskContext::State> context;
   };
 
-  Session(Worker& worker, grpc::CompletionQueue& queue) : worker_(&worker), queue_(queue) {}
+  Session(Worker& worker, grpc::CompletionQueue& queue)
+      : worker_(&worker), loop_(worker.loop_), queue_(queue) {}
 
   void start(v1::WorkerService::Stub& stub, v1::WorkerMessage hello) {
     self_ = shared_from_this();
@@ -106,7 +109,14 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   void send(v1::WorkerMessage message) {
     if (broken_) return;
     pending_.push_back(std::move(message));
-    if (started_ok_ && !writing_) write_next();
+    if (started_ok_ && !writing_ && !flush_scheduled_) {
+      flush_scheduled_ = true;
+      loop_.call_soon([self = shared_from_this()] {
+        self->flush_scheduled_ = false;
+        if (self->started_ok_ && !self->broken_ && !self->writing_ && !self->pending_.empty())
+          self->write_next();
+      });
+    }
   }
   void cancel() { context_.TryCancel(); }
   // The worker lets go: from now on the session only winds down.
@@ -205,6 +215,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   }
 
   Worker* worker_;
+  EventLoop& loop_;
   grpc::CompletionQueue& queue_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::WorkerMessage, v1::ServerMessage>> stream_;
@@ -215,6 +226,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   int in_flight_ = 0;
   bool started_ok_ = false;
   bool writing_ = false;
+  bool flush_scheduled_ = false;
   bool broken_ = false;
   MemberTag<Session, &Session::on_started> started_{this};
   MemberTag<Session, &Session::on_read> read_{this};

@@ -20,9 +20,11 @@ constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
 // One worker's Connect stream, from its arrival to its end, on the loop
 // thread: one read outstanding at a time, messages handed to the
 // dispatcher as they come; the dispatcher's messages written one write
-// at a time. A message sent while no write is in flight goes out at once;
-// those sent while one is go out together in the next write, as one
-// ServerBatch if the worker understands batches.
+// at a time. What is sent during a loop pass is written at the start of
+// the next one (or once the write in flight is done), all together, as
+// one ServerBatch if the worker understands batches: the 64 assignments
+// that 64 results make room for go out in one message, not one and then
+// 63.
 // The object lives until every operation it started has come back from
 // the queue.
 class WorkerCall final : public WorkerStream {
@@ -32,7 +34,13 @@ class WorkerCall final : public WorkerStream {
   void send(v1::ServerMessage message) override {
     if (finishing_ || done_seen_) return;
     queue_.push_back(std::move(message));
-    if (!writing_) write_next();
+    if (!writing_ && !flush_scheduled_) {
+      flush_scheduled_ = true;
+      flush_ = service_.loop_.call_soon([this] {
+        flush_scheduled_ = false;
+        if (!writing_ && !finishing_ && !queue_.empty()) write_next();
+      });
+    }
   }
 
   void allow_batches() override { batches_ = true; }
@@ -48,7 +56,10 @@ class WorkerCall final : public WorkerStream {
   explicit WorkerCall(WorkerService& service) : service_(service), stream_(&context_) {
     service_.live_.created();
   }
-  ~WorkerCall() { service_.live_.destroyed(); }
+  ~WorkerCall() {
+    flush_.cancel();
+    service_.live_.destroyed();
+  }
 
   void request() {
     context_.AsyncNotifyWhenDone(&done_);
@@ -166,6 +177,8 @@ class WorkerCall final : public WorkerStream {
   v1::ServerMessage outgoing_;           // Being written.
   std::deque<v1::ServerMessage> queue_;  // Waiting for the next write.
   Dispatcher::WorkerId id_ = 0;
+  CallbackHandle flush_;  // The write at the start of the next pass.
+  bool flush_scheduled_ = false;
   bool batches_ = false;
   bool attached_ = false;
   bool reading_ = false;

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "client/client.h"
 #include "client/worker.h"
 #include "core/event_loop.h"
@@ -78,20 +79,48 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
 
+// CPU seconds used so far by the server, the worker and the client (each
+// process's own; in the threads layout, the one process's under "client").
+struct Cpu {
+  double server = 0, worker = 0, client = 0;
+  Cpu operator-(const Cpu& o) const {
+    return {server - o.server, worker - o.worker, client - o.client};
+  }
+  Cpu& operator+=(const Cpu& o) {
+    server += o.server, worker += o.worker, client += o.client;
+    return *this;
+  }
+};
+
 struct Figures {
   double echo_rate = 0, worker_rate = 0;
   std::vector<double> echo_latency, worker_latency;
+  // CPU per task over the throughput rounds, in microseconds.
+  Cpu echo_cpu, worker_cpu;
 };
 
-Task<void> measure(client::Client& tw, int n, int samples, Figures& out) {
+Cpu per_task_micros(const Cpu& total, int tasks) {
+  const double scale = 1e6 / tasks;
+  return {total.server * scale, total.worker * scale, total.client * scale};
+}
+
+Task<void> measure(client::Client& tw, int n, int samples, const std::function<Cpu()>& cpu,
+                   Figures& out) {
   // Warm up both paths (connections, allocators, the worker's stream).
   co_await throughput(tw, "echo", 2000);
   co_await throughput(tw, "noop", 2000);
   std::vector<double> echo, worker;
+  Cpu echo_cpu, worker_cpu;
   for (int round = 0; round < 3; ++round) {
+    Cpu before = cpu();
     echo.push_back(co_await throughput(tw, "echo", n));
+    Cpu middle = cpu();
     worker.push_back(co_await throughput(tw, "noop", n));
+    worker_cpu += cpu() - middle;
+    echo_cpu += middle - before;
   }
+  out.echo_cpu = per_task_micros(echo_cpu, 3 * n);
+  out.worker_cpu = per_task_micros(worker_cpu, 3 * n);
   std::sort(echo.begin(), echo.end());
   std::sort(worker.begin(), worker.end());
   out.echo_rate = echo[1];
@@ -115,9 +144,11 @@ client::WorkerOptions worker_options(const std::string& target) {
   return options;
 }
 
+// What the built-in echo does: the result is args.value.
 void add_noop(client::Worker& worker) {
-  worker.handle(
-      "noop", [](const Value& args, client::WorkerTaskContext&) -> Task<Value> { co_return args; });
+  worker.handle("noop", [](const Value& args, client::WorkerTaskContext&) -> Task<Value> {
+    co_return args.struct_value().fields().at("value");
+  });
 }
 
 // Stops `stop` once this process's stdin closes (the parent went away or
@@ -194,6 +225,7 @@ class Child {
     ::waitpid(pid_, &status, 0);
   }
   const std::string& first_line() const { return first_line_; }
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -256,6 +288,10 @@ void print(const Figures& figures) {
               percentile(figures.worker_latency, 0.99));
   std::printf("%-44s %12.1f\n", "worker round trip added, p50, us",
               percentile(figures.worker_latency, 0.5) - percentile(figures.echo_latency, 0.5));
+  std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per echo task, us: server/worker/client",
+              figures.echo_cpu.server, figures.echo_cpu.worker, figures.echo_cpu.client);
+  std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per noop task, us: server/worker/client",
+              figures.worker_cpu.server, figures.worker_cpu.worker, figures.worker_cpu.client);
 }
 
 }  // namespace
@@ -291,7 +327,14 @@ int main(int argc, char** argv) {
     client::ClientOptions client_options;
     client_options.target = target;
     client::Client tw(loop, client_options);
-    loop.run(measure(tw, n, samples, figures));
+    std::function<Cpu()> cpu = [&] {
+      Cpu now;
+      now.client = bench::process_cpu_seconds(::getpid());
+      if (server_process) now.server = bench::process_cpu_seconds(server_process->pid());
+      if (worker_process) now.worker = bench::process_cpu_seconds(worker_process->pid());
+      return now;
+    };
+    loop.run(measure(tw, n, samples, cpu, figures));
     // The worker stops before the server.
     worker_thread.reset();
     worker_process.reset();
