@@ -519,7 +519,7 @@ void Dispatcher::assign(Attempt& attempt, Worker& worker) {
   assignment->mutable_token()->set_task_id(spec.task_id);
   assignment->mutable_token()->set_attempt(spec.attempt);
   assignment->set_kind(spec.kind);
-  *assignment->mutable_args() = spec.args;
+  *assignment->mutable_args() = *spec.args;
   if (spec.heartbeat_timeout)
     set_duration(*spec.heartbeat_timeout, assignment->mutable_heartbeat_timeout());
   if (spec.start_to_close_timeout)

@@ -61,7 +61,8 @@ struct AttemptSpec {
   std::string task_id;
   std::uint32_t attempt = 1;
   std::string kind;
-  Value args;
+  // Not copied: the task's arguments outlive its attempts.
+  const Value* args = nullptr;
   std::optional<Duration> schedule_to_start_timeout;
   std::optional<Duration> start_to_close_timeout;
   std::optional<Duration> heartbeat_timeout;
