@@ -170,6 +170,27 @@ TEST_F(WorkerTest, BlockingHandlersRunOffTheLoopThread) {
   EXPECT_TRUE(off_loop);
 }
 
+TEST_F(WorkerTest, ABlockingHandlersHeartbeatsFromItsThreadKeepItsTaskAlive) {
+  WorkerThread thread(server_.target(), [&](Worker& worker) {
+    worker.handle_blocking("steps", [&](const Value&, const WorkerTaskContext& context) {
+      // 600 ms of work against a 200 ms heartbeat timeout.
+      for (int step = 1; step <= 12; ++step) {
+        std::this_thread::sleep_for(50ms);
+        context.heartbeat(number(step));
+      }
+      return number(12);
+    });
+  });
+  v1::DispatchOptions dispatch;
+  dispatch.mutable_heartbeat_timeout()->set_nanos(200'000'000);
+  dispatch.mutable_retry_policy()->set_maximum_attempts(1);
+  v1::Task created = create("steps", Value(), dispatch);
+  v1::Task done = await(created.id());
+  EXPECT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << done.error().message();
+  EXPECT_EQ(done.result().number_value(), 12);
+  EXPECT_EQ(done.progress().number_value(), 12);
+}
+
 TEST_F(WorkerTest, CancellingARunningTaskCancelsItsHandler) {
   std::atomic<std::int64_t> cancelled_at{0};
   WorkerThread thread(server_.target(), [&](Worker& worker) {
