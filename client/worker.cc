@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "core/queue.h"
 #include "core/sleep.h"
 #include "core/wait_for.h"
 
@@ -80,96 +79,178 @@ class Worker::ThreadPool {
   std::vector<std::thread> threads_;
 };
 
-// One Connect stream. gRPC's threads read and write; what is read is
-// handed to the loop's inbox. Keeps itself alive until gRPC is done with
-// it, whatever happens to the loop side.
-class Worker::Session final : public grpc::ClientBidiReactor<v1::WorkerMessage, v1::ServerMessage>,
-                              public std::enable_shared_from_this<Session> {
+// One Connect stream on the worker's completion queue, driven from the
+// loop thread: one read outstanding at a time, each message read handed
+// to the worker at once; one write at a time. What is sent during a loop
+// pass is written at the start of the next (or once the write in flight
+// is done), all together, as one WorkerBatch once the server said it
+// takes batches: the answers of 64 tasks assigned together go out as one
+// message. Keeps itself alive until every operation
+// it started has come back from the queue, whatever happens to the worker.
+class Worker::Session final : public std::enable_shared_from_this<Session> {
  public:
-  // nullopt ends the stream, with `status`.
-  struct Item {
-    std::optional<v1::ServerMessage> message;
-    grpc::Status status;
-  };
   struct Running {
     TaskHandle<void> task;
     std::shared_ptr<WorkerTaskContext::State> context;
   };
 
-  explicit Session(EventLoop& loop) : loop_(loop) {}
+  Session(Worker& worker, grpc::CompletionQueue& queue)
+      : worker_(&worker), loop_(worker.loop_), queue_(queue) {}
 
-  void start(v1::WorkerService::Stub& stub, const v1::WorkerMessage& hello) {
+  void start(v1::WorkerService::Stub& stub, v1::WorkerMessage hello) {
     self_ = shared_from_this();
-    stub.async()->Connect(&context_, this);
-    send(hello);
-    StartRead(&incoming_);
-    StartCall();
+    pending_.push_back(std::move(hello));
+    stream_ = stub.PrepareAsyncConnect(&context_, &queue_);
+    ++in_flight_;
+    stream_->StartCall(&started_);
   }
 
-  // Thread-safe; dropped once the stream is over.
-  void send(const v1::WorkerMessage& message) {
-    std::lock_guard lock(mutex_);
-    if (done_) return;
-    queue_.push_back(message);
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
+  // Loop thread; dropped once the stream is over.
+  void send(v1::WorkerMessage message) {
+    if (broken_) return;
+    pending_.push_back(std::move(message));
+    if (started_ok_ && !writing_ && !flush_scheduled_) {
+      flush_scheduled_ = true;
+      loop_.call_soon([self = shared_from_this()] {
+        self->flush_scheduled_ = false;
+        if (self->started_ok_ && !self->broken_ && !self->writing_ && !self->pending_.empty())
+          self->write_next();
+      });
     }
   }
   void cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows with the status.
-    loop_.post([self = shared_from_this(), message = std::move(incoming_)]() mutable {
-      self->inbox.put_nowait(Item{std::move(message), grpc::Status::OK});
-    });
-    incoming_.Clear();
-    StartRead(&incoming_);
-  }
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mutex_);
-    queue_.pop_front();
-    if (ok && !queue_.empty()) {
-      StartWrite(&queue_.front());
-    } else {
-      writing_ = false;
-      if (!ok) queue_.clear();
-    }
-  }
-  void OnDone(const grpc::Status& status) override {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    // The session (its ClientContext, and through it maybe the channel's
-    // last reference) is released on the loop thread: a channel destroyed
-    // on one of gRPC's callback threads frees the callback queue that
-    // thread is still polling.
-    loop_.post([self = std::move(self_), status] {
-      self->inbox.put_nowait(Item{std::nullopt, status});
-    });
-  }
+  // The worker lets go: from now on the session only winds down.
+  void detach() { worker_ = nullptr; }
 
   // Loop thread only.
-  Queue<Item> inbox;
+  bool server_takes_batches = false;
   std::map<std::string, Running> running;
+  TaskHandle<void> heartbeats;
+  Event ended;  // Set once the stream's status is in.
+  grpc::Status status;
 
  private:
+  // A batch stops growing at this many messages or bytes (unless its first
+  // message alone is bigger).
+  static constexpr int kMaxBatchMessages = 1024;
+  static constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+
+  void on_started(bool ok) {
+    --in_flight_;
+    if (!ok) {
+      finish();
+    } else {
+      started_ok_ = true;
+      read_next();
+      if (!pending_.empty()) write_next();
+    }
+    release_if_over();
+  }
+
+  void read_next() {
+    ++in_flight_;
+    stream_->Read(&incoming_, &read_);
+  }
+
+  void on_read(bool ok) {
+    --in_flight_;
+    if (!ok) {
+      finish();  // The stream is over; its status says why.
+    } else {
+      if (worker_ != nullptr) worker_->on_message(self_, incoming_);
+      incoming_.Clear();
+      read_next();
+    }
+    release_if_over();
+  }
+
+  void write_next() {
+    writing_ = true;
+    if (!server_takes_batches || pending_.size() == 1) {
+      outgoing_ = std::move(pending_.front());
+      pending_.pop_front();
+    } else {
+      outgoing_.Clear();
+      auto& batch = *outgoing_.mutable_batch()->mutable_messages();
+      std::size_t bytes = 0;
+      while (!pending_.empty() && batch.size() < kMaxBatchMessages) {
+        bytes += pending_.front().ByteSizeLong();
+        if (!batch.empty() && bytes > kMaxBatchBytes) break;
+        batch.Add(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    ++in_flight_;
+    stream_->Write(outgoing_, &written_);
+  }
+
+  void on_written(bool ok) {
+    --in_flight_;
+    writing_ = false;
+    if (!ok) {
+      broken_ = true;  // The read side learns why.
+      pending_.clear();
+    } else if (!pending_.empty()) {
+      write_next();
+    }
+    release_if_over();
+  }
+
+  void finish() {
+    broken_ = true;
+    pending_.clear();
+    ++in_flight_;
+    stream_->Finish(&status, &finished_);
+  }
+
+  void on_finished(bool) {
+    --in_flight_;
+    ended.set();
+    release_if_over();
+  }
+
+  // Last in each handler: may free the session.
+  void release_if_over() {
+    if (ended.is_set() && in_flight_ == 0) self_.reset();
+  }
+
+  Worker* worker_;
   EventLoop& loop_;
+  grpc::CompletionQueue& queue_;
   grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::WorkerMessage, v1::ServerMessage>> stream_;
+  std::shared_ptr<Session> self_;  // Until every operation is back.
   v1::ServerMessage incoming_;
-  std::shared_ptr<Session> self_;  // Until OnDone.
-  std::mutex mutex_;
-  std::deque<v1::WorkerMessage> queue_;  // queue_.front() is being written.
+  v1::WorkerMessage outgoing_;             // Being written.
+  std::deque<v1::WorkerMessage> pending_;  // Waiting for the next write.
+  int in_flight_ = 0;
+  bool started_ok_ = false;
   bool writing_ = false;
-  bool done_ = false;
+  bool flush_scheduled_ = false;
+  bool broken_ = false;
+  MemberTag<Session, &Session::on_started> started_{this};
+  MemberTag<Session, &Session::on_read> read_{this};
+  MemberTag<Session, &Session::on_written> written_{this};
+  MemberTag<Session, &Session::on_finished> finished_{this};
 };
 
 struct WorkerTaskContext::State {
   v1::TaskToken token;
   std::string kind;
   std::atomic<bool> cancel_requested{false};
-  std::weak_ptr<Worker::Session> session;
+  EventLoop* loop = nullptr;
+  std::weak_ptr<Worker::Session> session;  // Loop thread only.
+
+  // From any thread: the session is the loop thread's.
+  void send(v1::WorkerMessage message) {
+    if (EventLoop::current() == loop) {
+      if (std::shared_ptr<Worker::Session> live = session.lock()) live->send(std::move(message));
+      return;
+    }
+    loop->post([weak = session, message = std::move(message)]() mutable {
+      if (std::shared_ptr<Worker::Session> live = weak.lock()) live->send(std::move(message));
+    });
+  }
 };
 
 const std::string& WorkerTaskContext::task_id() const noexcept { return state_->token.task_id(); }
@@ -178,22 +259,19 @@ const std::string& WorkerTaskContext::kind() const noexcept { return state_->kin
 bool WorkerTaskContext::cancel_requested() const noexcept { return state_->cancel_requested; }
 
 void WorkerTaskContext::heartbeat(Value details) const {
-  std::shared_ptr<Worker::Session> session = state_->session.lock();
-  if (!session) return;
   v1::WorkerMessage message;
   *message.mutable_task_heartbeat()->mutable_token() = state_->token;
   *message.mutable_task_heartbeat()->mutable_details() = std::move(details);
-  session->send(message);
+  state_->send(std::move(message));
 }
 void WorkerTaskContext::heartbeat() const {
-  std::shared_ptr<Worker::Session> session = state_->session.lock();
-  if (!session) return;
   v1::WorkerMessage message;
   *message.mutable_task_heartbeat()->mutable_token() = state_->token;
-  session->send(message);
+  state_->send(std::move(message));
 }
 
-Worker::Worker(EventLoop& loop, WorkerOptions options) : loop_(loop), options_(std::move(options)) {
+Worker::Worker(EventLoop& loop, WorkerOptions options)
+    : loop_(loop), options_(std::move(options)), poller_(std::make_unique<WorkerPoller>()) {
   if (options_.target.empty()) {
     const char* env = std::getenv("TASKWIRE_SERVER");
     options_.target = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
@@ -265,6 +343,12 @@ void Worker::log(const std::string& text) {
 }
 
 Task<void> Worker::run() {
+  // The loop polls the stream's queue while the worker serves.
+  struct PollerInstalled {
+    EventLoop& loop;
+    ~PollerInstalled() { loop.set_poller(nullptr); }
+  } installed{loop_};
+  loop_.set_poller(poller_.get());
   Duration delay = options_.initial_reconnect_delay;
   while (!stopping_) {
     bool welcomed = co_await serve_one_session();
@@ -283,92 +367,102 @@ Task<void> Worker::run() {
 
 namespace {
 
-Task<void> send_heartbeats(std::shared_ptr<Worker::Session> session, Duration interval) {
-  v1::WorkerMessage beat;
-  beat.mutable_heartbeat();
+Task<void> send_heartbeats(std::weak_ptr<Worker::Session> weak, Duration interval) {
   for (;;) {
     co_await sleep(interval);
-    session->send(beat);
+    std::shared_ptr<Worker::Session> session = weak.lock();
+    if (!session) co_return;
+    v1::WorkerMessage beat;
+    beat.mutable_heartbeat();
+    session->send(std::move(beat));
   }
 }
 
 }  // namespace
 
 Task<bool> Worker::serve_one_session() {
-  auto session = std::make_shared<Session>(loop_);
+  auto session = std::make_shared<Session>(*this, poller_->queue());
   session_ = session;
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_identity(options_.identity);
   for (const auto& [kind, handler] : handlers_) hello.mutable_hello()->add_kinds(kind);
   hello.mutable_hello()->set_credits(options_.credits);
-  session->start(*stub_, hello);
+  hello.mutable_hello()->set_batches(true);
+  session->start(*stub_, std::move(hello));
+  welcomed_ = false;
 
-  // However this coroutine ends, the stream and its tasks end with it.
-  struct EndSession {
-    Worker* worker;
-    std::shared_ptr<Session> session;
-    TaskHandle<void> heartbeats;
-    ~EndSession() {
-      session->cancel();
-      if (heartbeats.valid()) heartbeats.cancel();
-      for (auto& [key, running] : session->running) {
-        running.context->cancel_requested = true;
-        running.task.cancel();
-      }
-      worker->connected_.clear();
-      if (worker->session_ == session) worker->session_.reset();
+  bool cancelled = false;
+  try {
+    co_await session->ended.wait();
+  } catch (const CancelledError&) {
+    cancelled = true;
+  }
+  // However the stream ended, its tasks end with it; it is over once its
+  // status is in.
+  session->cancel();
+  if (session->heartbeats.valid()) session->heartbeats.cancel();
+  for (auto& [key, running] : session->running) {
+    running.context->cancel_requested = true;
+    running.task.cancel();
+  }
+  connected_.clear();
+  if (session_ == session) session_.reset();
+  co_await session->ended.wait();
+  if (!stopping_ && !cancelled) {
+    log("stream ended: " + std::to_string(session->status.error_code()) + " " +
+        session->status.error_message());
+  }
+  session->detach();
+  if (cancelled) throw CancelledError();
+  co_return welcomed_;
+}
+
+void Worker::on_message(const std::shared_ptr<Session>& session, v1::ServerMessage& message) {
+  switch (message.message_case()) {
+    case v1::ServerMessage::kWelcome: {
+      welcomed_ = true;
+      session->server_takes_batches = message.welcome().batches();
+      Duration interval = to_duration(message.welcome().heartbeat_interval());
+      if (interval <= Duration::zero()) interval = std::chrono::seconds(2);
+      session->heartbeats = loop_.create_task(send_heartbeats(session, interval));
+      connected_.set();
+      break;
     }
-  } end{this, session, {}};
-
-  bool welcomed = false;
-  for (;;) {
-    Session::Item item = co_await session->inbox.get();
-    if (!item.message) {
-      if (!stopping_) {
-        log("stream ended: " + std::to_string(item.status.error_code()) + " " +
-            item.status.error_message());
+    case v1::ServerMessage::kAssignment:
+      start_assignment(session, *message.mutable_assignment());
+      break;
+    case v1::ServerMessage::kCancel: {
+      auto it = session->running.find(key_of(message.cancel().token()));
+      if (it != session->running.end()) {
+        it->second.context->cancel_requested = true;
+        it->second.task.cancel();
       }
       break;
     }
-    const v1::ServerMessage& message = *item.message;
-    switch (message.message_case()) {
-      case v1::ServerMessage::kWelcome: {
-        welcomed = true;
-        Duration interval = to_duration(message.welcome().heartbeat_interval());
-        if (interval <= Duration::zero()) interval = std::chrono::seconds(2);
-        end.heartbeats = loop_.create_task(send_heartbeats(session, interval));
-        connected_.set();
-        break;
+    case v1::ServerMessage::kRejection:
+      ++rejections_;
+      log("rejected: " + message.rejection().field() + ": " + message.rejection().reason());
+      break;
+    case v1::ServerMessage::kBatch:
+      for (v1::ServerMessage& inner : *message.mutable_batch()->mutable_messages()) {
+        if (!inner.has_batch()) on_message(session, inner);
       }
-      case v1::ServerMessage::kAssignment: {
-        v1::Assignment assignment = message.assignment();
-        std::string key = key_of(assignment.token());
-        auto context = std::make_shared<WorkerTaskContext::State>();
-        context->token = assignment.token();
-        context->kind = assignment.kind();
-        context->session = session;
-        Session::Running& running = session->running[key];
-        running.context = context;
-        running.task = loop_.create_task(run_assignment(session, std::move(assignment)));
-        break;
-      }
-      case v1::ServerMessage::kCancel: {
-        auto it = session->running.find(key_of(message.cancel().token()));
-        if (it != session->running.end()) {
-          it->second.context->cancel_requested = true;
-          it->second.task.cancel();
-        }
-        break;
-      }
-      case v1::ServerMessage::kRejection:
-        ++rejections_;
-        log("rejected: " + message.rejection().field() + ": " + message.rejection().reason());
-        break;
-      default:
-        break;
-    }
+      break;
+    default:
+      break;
   }
-  co_return welcomed;
+}
+
+void Worker::start_assignment(const std::shared_ptr<Session>& session, v1::Assignment& assignment) {
+  std::string key = key_of(assignment.token());
+  auto context = std::make_shared<WorkerTaskContext::State>();
+  context->token = assignment.token();
+  context->kind = assignment.kind();
+  context->loop = &loop_;
+  context->session = session;
+  Session::Running& running = session->running[std::move(key)];
+  running.context = std::move(context);
+  running.task = loop_.create_task(run_assignment(session, std::move(assignment)));
 }
 
 Task<void> Worker::run_assignment(std::shared_ptr<Session> session, v1::Assignment assignment) {
@@ -416,7 +510,7 @@ Task<void> Worker::run_assignment(std::shared_ptr<Session> session, v1::Assignme
     failure->set_non_retryable(non_retryable);
     failure->set_cancelled(cancelled);
   }
-  session->send(answer);
+  session->send(std::move(answer));
   session->running.erase(key);
   ++tasks_done_;
 }

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "client/worker_poller.h"
 #include "core/event.h"
 #include "core/event_loop.h"
 #include "core/task.h"
@@ -85,6 +86,15 @@ class HandlerError : public std::runtime_error {
 // backoff; tasks running when it broke are cancelled (the server has
 // already given them to someone else).
 //
+// The stream lives on a completion queue of the worker's own, which
+// `loop` polls while run() serves: run() makes it the loop's poller
+// (EventLoop::set_poller) and takes it away when it returns. So messages
+// reach handlers and answers are written on the loop thread, with no
+// hand-off between threads, but the loop must have no other poller while
+// the worker runs (a taskwired server's loop has one: give the worker a
+// loop of its own). Assignments and answers travel in batches when both
+// sides understand them (workers.proto).
+//
 // All methods are called on the loop thread, except stop().
 class Worker {
  public:
@@ -118,11 +128,17 @@ class Worker {
 
  private:
   Task<bool> serve_one_session();
+  // From the session, on the loop thread, for each message it reads.
+  void on_message(const std::shared_ptr<Session>& session, v1::ServerMessage& message);
+  void start_assignment(const std::shared_ptr<Session>& session, v1::Assignment& assignment);
   Task<void> run_assignment(std::shared_ptr<Session> session, v1::Assignment assignment);
   void log(const std::string& text);
 
   EventLoop& loop_;
   WorkerOptions options_;
+  // Declared before the channel and the sessions: it outlives them, and
+  // its destructor hands the queue's last events to their tags.
+  std::unique_ptr<WorkerPoller> poller_;
   std::map<std::string, Handler> handlers_;
   std::unique_ptr<ThreadPool> pool_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -131,6 +147,7 @@ class Worker {
   Event stop_requested_;
   std::atomic<bool> stopping_{false};
   std::shared_ptr<Session> session_;  // The current stream, if any.
+  bool welcomed_ = false;             // By the current stream.
   std::uint64_t tasks_done_ = 0;
   std::uint64_t rejections_ = 0;
 };

@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::uint32_t kMaxCredits = 100'000;
 constexpr std::size_t kMaxNameBytes = 256;
+constexpr int kMaxBatchMessages = 10'000;
 
 void set_duration(Duration duration, google::protobuf::Duration* out) {
   out->set_seconds(duration.count() / 1'000'000'000);
@@ -40,6 +41,8 @@ const char* message_name(const v1::WorkerMessage& message) {
       return "task_heartbeat";
     case v1::WorkerMessage::kHeartbeat:
       return "heartbeat";
+    case v1::WorkerMessage::kBatch:
+      return "batch";
     default:
       return "an empty message";
   }
@@ -132,6 +135,42 @@ void Dispatcher::receive(WorkerId id, const v1::WorkerMessage& message) {
   if (it == workers_.end()) return;  // Dropped already; its stream is closing.
   Worker& worker = *it->second;
   worker.last_seen = loop_.now();
+  if (message.message_case() == v1::WorkerMessage::kBatch && worker.greeted) {
+    receive_batch(id, message.batch());
+  } else {
+    receive_one(worker, message);
+  }
+}
+
+void Dispatcher::receive_batch(WorkerId id, const v1::WorkerBatch& batch) {
+  Worker* worker = workers_.at(id).get();
+  if (batch.messages_size() > kMaxBatchMessages) {
+    drop(*worker,
+         invalid_stream("batch.messages",
+                        "at most 10000 messages, got " + std::to_string(batch.messages_size())),
+         "oversized batch");
+    return;
+  }
+  for (int i = 0; i < batch.messages_size(); ++i) {
+    const auto which = batch.messages(i).message_case();
+    if (which == v1::WorkerMessage::kHello || which == v1::WorkerMessage::kBatch) {
+      drop(*worker,
+           invalid_stream("batch.messages[" + std::to_string(i) + "]",
+                          std::string("a batch holds no ") + message_name(batch.messages(i))),
+           "malformed batch");
+      return;
+    }
+  }
+  for (const v1::WorkerMessage& message : batch.messages()) {
+    receive_one(*worker, message);
+    // A message may have cost the worker its stream (an empty one does).
+    auto it = workers_.find(id);
+    if (it == workers_.end()) return;
+    worker = it->second.get();
+  }
+}
+
+void Dispatcher::receive_one(Worker& worker, const v1::WorkerMessage& message) {
   const auto which = message.message_case();
   if (which == v1::WorkerMessage::MESSAGE_NOT_SET) {
     drop(worker, invalid_stream("message", "empty: one field of the oneof must be set"),
@@ -202,12 +241,14 @@ void Dispatcher::on_hello(Worker& worker, const v1::Hello& hello) {
   worker.credits = hello.credits();
   worker.kinds.assign(hello.kinds().begin(), hello.kinds().end());
   for (const std::string& kind : worker.kinds) queues_[kind].workers.push_back(&worker);
+  if (hello.batches()) worker.stream->allow_batches();
   v1::ServerMessage welcome;
+  welcome.mutable_welcome()->set_batches(true);
   welcome.mutable_welcome()->set_worker_id(std::to_string(worker.id));
   set_duration(options_.heartbeat_interval,
                welcome.mutable_welcome()->mutable_heartbeat_interval());
   set_duration(options_.heartbeat_timeout, welcome.mutable_welcome()->mutable_heartbeat_timeout());
-  worker.stream->send(welcome);
+  worker.stream->send(std::move(welcome));
   spdlog::info("{} connected: {} credit(s), kinds {}", worker.name(), worker.credits,
                fmt::join(worker.kinds, ", "));
   for (const std::string& kind : worker.kinds) pump(kind);
@@ -304,7 +345,7 @@ void Dispatcher::reject(Worker& worker, const v1::TaskToken* token, const std::s
   if (token != nullptr) *rejection->mutable_token() = *token;
   rejection->set_field(field);
   rejection->set_reason(reason);
-  worker.stream->send(message);
+  worker.stream->send(std::move(message));
 }
 
 void Dispatcher::drop(Worker& worker, const grpc::Status& status, const std::string& why) {
@@ -401,7 +442,7 @@ void Dispatcher::fence(Attempt& attempt, const std::string& reason) {
   token->set_task_id(attempt.spec->task_id);
   token->set_attempt(attempt.spec->attempt);
   message.mutable_cancel()->set_reason(reason);
-  worker.stream->send(message);
+  worker.stream->send(std::move(message));
 }
 
 void Dispatcher::settle(Attempt& attempt, AttemptOutcome outcome) {
@@ -478,12 +519,12 @@ void Dispatcher::assign(Attempt& attempt, Worker& worker) {
   assignment->mutable_token()->set_task_id(spec.task_id);
   assignment->mutable_token()->set_attempt(spec.attempt);
   assignment->set_kind(spec.kind);
-  *assignment->mutable_args() = spec.args;
+  *assignment->mutable_args() = *spec.args;
   if (spec.heartbeat_timeout)
     set_duration(*spec.heartbeat_timeout, assignment->mutable_heartbeat_timeout());
   if (spec.start_to_close_timeout)
     set_duration(*spec.start_to_close_timeout, assignment->mutable_start_to_close_timeout());
-  worker.stream->send(message);
+  worker.stream->send(std::move(message));
   if (spec.on_started) spec.on_started();
 }
 

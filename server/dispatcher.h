@@ -61,7 +61,8 @@ struct AttemptSpec {
   std::string task_id;
   std::uint32_t attempt = 1;
   std::string kind;
-  Value args;
+  // Not copied: the task's arguments outlive its attempts.
+  const Value* args = nullptr;
   std::optional<Duration> schedule_to_start_timeout;
   std::optional<Duration> start_to_close_timeout;
   std::optional<Duration> heartbeat_timeout;
@@ -77,7 +78,10 @@ class WorkerStream {
  public:
   virtual ~WorkerStream() = default;
   // Queues a message to the worker; dropped once the stream is closed.
-  virtual void send(const v1::ServerMessage& message) = 0;
+  virtual void send(v1::ServerMessage message) = 0;
+  // The worker said it understands ServerBatch: messages queued together
+  // may go out as one.
+  virtual void allow_batches() {}
   // Ends the stream with `status`. The dispatcher has forgotten the worker.
   virtual void close(const grpc::Status& status) = 0;
 };
@@ -102,7 +106,8 @@ class Dispatcher {
   // A new stream; it must say Hello before anything else. `stream` must
   // stay valid until detach() or its close().
   WorkerId attach(WorkerStream* stream);
-  // One message from the worker.
+  // One message from the worker (a WorkerBatch: each of its messages in
+  // turn).
   void receive(WorkerId id, const v1::WorkerMessage& message);
   // The stream is gone: its worker's running attempts are lost. Does
   // nothing for a worker the dispatcher already dropped.
@@ -142,6 +147,8 @@ class Dispatcher {
   void settle(Attempt& attempt, AttemptOutcome outcome);
   void fence(Attempt& attempt, const std::string& reason);
   void withdraw(Attempt& attempt);
+  void receive_one(Worker& worker, const v1::WorkerMessage& message);
+  void receive_batch(WorkerId id, const v1::WorkerBatch& batch);
   void on_hello(Worker& worker, const v1::Hello& hello);
   void on_answer(Worker& worker, const v1::TaskToken& token, const v1::WorkerMessage& message,
                  const std::string& field);

@@ -51,7 +51,7 @@ Task<Value> WorkerKind::run(Value args, const TaskContext& context) {
     spec.task_id = context.id.to_string();
     spec.attempt = attempt;
     spec.kind = name_;
-    spec.args = args;
+    spec.args = &args;
     spec.schedule_to_start_timeout = policy.schedule_to_start_timeout;
     spec.start_to_close_timeout = policy.start_to_close_timeout;
     spec.heartbeat_timeout = policy.heartbeat_timeout;

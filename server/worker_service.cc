@@ -7,20 +7,43 @@
 
 namespace taskwire::server {
 
+namespace {
+
+// A batch stops growing at this many messages or bytes (unless its first
+// message alone is bigger), well under a worker's default receive limit
+// of 4 MiB.
+constexpr int kMaxBatchMessages = 1024;
+constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+
+}  // namespace
+
 // One worker's Connect stream, from its arrival to its end, on the loop
 // thread: one read outstanding at a time, messages handed to the
-// dispatcher as they come; the dispatcher's messages written one after
-// another. The object lives until every operation it started has come
-// back from the queue.
+// dispatcher as they come; the dispatcher's messages written one write
+// at a time. What is sent during a loop pass is written at the start of
+// the next one (or once the write in flight is done), all together, as
+// one ServerBatch if the worker understands batches: the 64 assignments
+// that 64 results make room for go out in one message, not one and then
+// 63.
+// The object lives until every operation it started has come back from
+// the queue.
 class WorkerCall final : public WorkerStream {
  public:
   static void listen(WorkerService& service) { (new WorkerCall(service))->request(); }
 
-  void send(const v1::ServerMessage& message) override {
+  void send(v1::ServerMessage message) override {
     if (finishing_ || done_seen_) return;
-    queue_.push_back(message);
-    if (!writing_) write_next();
+    queue_.push_back(std::move(message));
+    if (!writing_ && !flush_scheduled_) {
+      flush_scheduled_ = true;
+      flush_ = service_.loop_.call_soon([this] {
+        flush_scheduled_ = false;
+        if (!writing_ && !finishing_ && !queue_.empty()) write_next();
+      });
+    }
   }
+
+  void allow_batches() override { batches_ = true; }
 
   void close(const grpc::Status& status) override {
     if (finishing_) return;
@@ -33,7 +56,10 @@ class WorkerCall final : public WorkerStream {
   explicit WorkerCall(WorkerService& service) : service_(service), stream_(&context_) {
     service_.live_.created();
   }
-  ~WorkerCall() { service_.live_.destroyed(); }
+  ~WorkerCall() {
+    flush_.cancel();
+    service_.live_.destroyed();
+  }
 
   void request() {
     context_.AsyncNotifyWhenDone(&done_);
@@ -74,12 +100,25 @@ class WorkerCall final : public WorkerStream {
 
   void write_next() {
     writing_ = true;
-    stream_.Write(queue_.front(), &written_);
+    if (!batches_ || queue_.size() == 1) {
+      outgoing_ = std::move(queue_.front());
+      queue_.pop_front();
+    } else {
+      outgoing_.Clear();
+      auto& batch = *outgoing_.mutable_batch()->mutable_messages();
+      std::size_t bytes = 0;
+      while (!queue_.empty() && batch.size() < kMaxBatchMessages) {
+        bytes += queue_.front().ByteSizeLong();
+        if (!batch.empty() && bytes > kMaxBatchBytes) break;
+        batch.Add(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    stream_.Write(outgoing_, &written_);
   }
 
   void on_written(bool ok) {
     writing_ = false;
-    queue_.pop_front();
     if (!ok) {
       queue_.clear();
       if (!finishing_) {
@@ -135,8 +174,12 @@ class WorkerCall final : public WorkerStream {
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<v1::ServerMessage, v1::WorkerMessage> stream_;
   v1::WorkerMessage incoming_;
-  std::deque<v1::ServerMessage> queue_;  // queue_.front() is being written.
+  v1::ServerMessage outgoing_;           // Being written.
+  std::deque<v1::ServerMessage> queue_;  // Waiting for the next write.
   Dispatcher::WorkerId id_ = 0;
+  CallbackHandle flush_;  // The write at the start of the next pass.
+  bool flush_scheduled_ = false;
+  bool batches_ = false;
   bool attached_ = false;
   bool reading_ = false;
   bool writing_ = false;

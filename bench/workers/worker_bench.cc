@@ -1,5 +1,5 @@
 // worker_bench: no-op tasks through one worker connection (64 credits)
-// against the built-in echo kind, in one process and one run:
+// against the built-in echo kind, in one run:
 //
 //   throughput  N tasks created at once through the client library (one
 //               CreateTasks call per loop pass, completions on one stream),
@@ -7,18 +7,32 @@
 //   latency     RunTask one at a time; the worker's added round trip is the
 //               difference of the medians.
 //
-// Usage: worker_bench [tasks (default 20000)] [latency samples (2000)]
+// The server and the client share this process (each on its own thread and
+// loop). The worker runs either in a process of its own, as in production
+// (`process`, the default: this binary started again with --serve-worker),
+// or on a third thread of this process (`thread`), where gRPC's threads
+// and pollers are shared with the server's and the client's.
+//
+// Usage: worker_bench [tasks (20000)] [latency samples (2000)] [process|thread]
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "client/client.h"
 #include "client/worker.h"
 #include "core/event_loop.h"
@@ -65,20 +79,48 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
 
+// CPU seconds used so far by the server, the worker and the client (each
+// process's own; in the threads layout, the one process's under "client").
+struct Cpu {
+  double server = 0, worker = 0, client = 0;
+  Cpu operator-(const Cpu& o) const {
+    return {server - o.server, worker - o.worker, client - o.client};
+  }
+  Cpu& operator+=(const Cpu& o) {
+    server += o.server, worker += o.worker, client += o.client;
+    return *this;
+  }
+};
+
 struct Figures {
   double echo_rate = 0, worker_rate = 0;
   std::vector<double> echo_latency, worker_latency;
+  // CPU per task over the throughput rounds, in microseconds.
+  Cpu echo_cpu, worker_cpu;
 };
 
-Task<void> measure(client::Client& tw, int n, int samples, Figures& out) {
+Cpu per_task_micros(const Cpu& total, int tasks) {
+  const double scale = 1e6 / tasks;
+  return {total.server * scale, total.worker * scale, total.client * scale};
+}
+
+Task<void> measure(client::Client& tw, int n, int samples, const std::function<Cpu()>& cpu,
+                   Figures& out) {
   // Warm up both paths (connections, allocators, the worker's stream).
   co_await throughput(tw, "echo", 2000);
   co_await throughput(tw, "noop", 2000);
   std::vector<double> echo, worker;
+  Cpu echo_cpu, worker_cpu;
   for (int round = 0; round < 3; ++round) {
+    Cpu before = cpu();
     echo.push_back(co_await throughput(tw, "echo", n));
+    Cpu middle = cpu();
     worker.push_back(co_await throughput(tw, "noop", n));
+    worker_cpu += cpu() - middle;
+    echo_cpu += middle - before;
   }
+  out.echo_cpu = per_task_micros(echo_cpu, 3 * n);
+  out.worker_cpu = per_task_micros(worker_cpu, 3 * n);
   std::sort(echo.begin(), echo.end());
   std::sort(worker.begin(), worker.end());
   out.echo_rate = echo[1];
@@ -87,53 +129,152 @@ Task<void> measure(client::Client& tw, int n, int samples, Figures& out) {
   out.worker_latency = co_await latencies(tw, "noop", samples);
 }
 
-Task<void> serve_worker(client::Worker& worker, std::promise<void>& connected) {
+Task<void> serve_worker(client::Worker& worker, const std::function<void()>& connected) {
   TaskHandle<void> running = EventLoop::current()->create_task(worker.run());
   co_await worker.connected().wait();
-  connected.set_value();
+  connected();
   co_await running;
 }
 
-}  // namespace
+client::WorkerOptions worker_options(const std::string& target) {
+  client::WorkerOptions options;
+  options.target = target;
+  options.credits = 64;
+  options.identity = "bench";
+  return options;
+}
 
-int main(int argc, char** argv) {
-  const int n = argc > 1 ? std::atoi(argv[1]) : 20000;
-  const int samples = argc > 2 ? std::atoi(argv[2]) : 2000;
-  spdlog::set_level(spdlog::level::warn);
+// What the built-in echo does: the result is args.value.
+void add_noop(client::Worker& worker) {
+  worker.handle("noop", [](const Value& args, client::WorkerTaskContext&) -> Task<Value> {
+    co_return args.struct_value().fields().at("value");
+  });
+}
 
+// Stops `stop` once this process's stdin closes (the parent went away or
+// is done with us).
+std::thread stop_at_end_of_input(std::function<void()> stop) {
+  return std::thread([stop = std::move(stop)] {
+    std::string ignored;
+    while (std::getline(std::cin, ignored)) {
+    }
+    stop();
+  });
+}
+
+// --serve-worker TARGET: the worker process. Says "connected" on stdout
+// once welcomed.
+int serve_worker_process(const std::string& target) {
+  EventLoop loop;
+  client::Worker worker(loop, worker_options(target));
+  add_noop(worker);
+  std::thread stopper = stop_at_end_of_input([&] { worker.stop(); });
+  loop.run(serve_worker(worker, [] { std::printf("connected\n"), std::fflush(stdout); }));
+  stopper.join();
+  return 0;
+}
+
+server::ServerOptions server_options() {
   server::ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.drain_grace = std::chrono::seconds(1);
-  server::Server server(options);
-  std::promise<int> port;
-  std::thread server_thread([&] { server.run([&](int bound) { port.set_value(bound); }); });
-  const std::string target = "127.0.0.1:" + std::to_string(port.get_future().get());
+  return options;
+}
 
-  EventLoop worker_loop;
-  client::WorkerOptions worker_options;
-  worker_options.target = target;
-  worker_options.credits = 64;
-  worker_options.identity = "bench";
-  client::Worker worker(worker_loop, worker_options);
-  worker.handle(
-      "noop", [](const Value& args, client::WorkerTaskContext&) -> Task<Value> { co_return args; });
-  std::promise<void> connected;
-  std::thread worker_thread([&] { worker_loop.run(serve_worker(worker, connected)); });
-  connected.get_future().wait();
+// --serve: the server process, as taskwired. Says its port on stdout.
+int serve_process() {
+  spdlog::set_level(spdlog::level::warn);
+  server::Server server(server_options());
+  std::thread stopper = stop_at_end_of_input([&] { server.stop(); });
+  server.run([](int port) { std::printf("%d\n", port), std::fflush(stdout); });
+  stopper.join();
+  return 0;
+}
 
-  Figures figures;
-  {
-    EventLoop loop;
-    client::ClientOptions client_options;
-    client_options.target = target;
-    client::Client tw(loop, client_options);
-    loop.run(measure(tw, n, samples, figures));
+// This binary again, with `args`, in a child process: its first line of
+// output is kept; closing its stdin stops it.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe");
+    std::vector<char*> argv{const_cast<char*>("worker_bench")};
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      ::execv("/proc/self/exe", argv.data());
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    stdin_ = to_child[1];
+    char c;
+    while (::read(from_child[0], &c, 1) == 1 && c != '\n') first_line_ += c;
+    ::close(from_child[0]);
+    if (first_line_.empty()) throw std::runtime_error("the child process did not start");
   }
-  worker.stop();
-  worker_thread.join();
-  server.stop();
-  server_thread.join();
+  ~Child() {
+    ::close(stdin_);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  const std::string& first_line() const { return first_line_; }
+  pid_t pid() const { return pid_; }
 
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  std::string first_line_;
+};
+
+// The worker on a thread of this process.
+class WorkerThread {
+ public:
+  explicit WorkerThread(const std::string& target) : worker_(loop_, worker_options(target)) {
+    add_noop(worker_);
+    std::promise<void> connected;
+    thread_ = std::thread(
+        [&] { loop_.run(serve_worker(worker_, [&connected] { connected.set_value(); })); });
+    connected.get_future().wait();
+  }
+  ~WorkerThread() {
+    worker_.stop();
+    thread_.join();
+  }
+
+ private:
+  EventLoop loop_;
+  client::Worker worker_;
+  std::thread thread_;
+};
+
+// The server on a thread of this process.
+class ServerThread {
+ public:
+  ServerThread() : server_(server_options()) {
+    std::promise<int> port;
+    thread_ = std::thread([&] { server_.run([&](int bound) { port.set_value(bound); }); });
+    port_ = port.get_future().get();
+  }
+  ~ServerThread() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  server::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+void print(const Figures& figures) {
   std::printf("%-44s %12s\n", "measure", "value");
   std::printf("%-44s %12.0f\n", "echo (built in), tasks/s", figures.echo_rate);
   std::printf("%-44s %12.0f\n", "noop on 1 worker, 64 credits, tasks/s", figures.worker_rate);
@@ -147,5 +288,60 @@ int main(int argc, char** argv) {
               percentile(figures.worker_latency, 0.99));
   std::printf("%-44s %12.1f\n", "worker round trip added, p50, us",
               percentile(figures.worker_latency, 0.5) - percentile(figures.echo_latency, 0.5));
+  std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per echo task, us: server/worker/client",
+              figures.echo_cpu.server, figures.echo_cpu.worker, figures.echo_cpu.client);
+  std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per noop task, us: server/worker/client",
+              figures.worker_cpu.server, figures.worker_cpu.worker, figures.worker_cpu.client);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--serve-worker") return serve_worker_process(argv[2]);
+  if (argc == 2 && std::string(argv[1]) == "--serve") return serve_process();
+  const int n = argc > 1 ? std::atoi(argv[1]) : 20000;
+  const int samples = argc > 2 ? std::atoi(argv[2]) : 2000;
+  const std::string layout = argc > 3 ? argv[3] : "processes";
+  if (layout != "processes" && layout != "threads") {
+    std::fprintf(stderr, "layout: 'processes' or 'threads', not '%s'\n", layout.c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);
+
+  Figures figures;
+  {
+    std::unique_ptr<Child> server_process, worker_process;
+    std::unique_ptr<ServerThread> server_thread;
+    std::unique_ptr<WorkerThread> worker_thread;
+    std::string target;
+    if (layout == "processes") {
+      server_process = std::make_unique<Child>(std::vector<std::string>{"--serve"});
+      target = "127.0.0.1:" + server_process->first_line();
+      worker_process = std::make_unique<Child>(std::vector<std::string>{"--serve-worker", target});
+    } else {
+      server_thread = std::make_unique<ServerThread>();
+      target = "127.0.0.1:" + std::to_string(server_thread->port());
+      worker_thread = std::make_unique<WorkerThread>(target);
+    }
+    EventLoop loop;
+    client::ClientOptions client_options;
+    client_options.target = target;
+    client::Client tw(loop, client_options);
+    std::function<Cpu()> cpu = [&] {
+      Cpu now;
+      now.client = bench::process_cpu_seconds(::getpid());
+      if (server_process) now.server = bench::process_cpu_seconds(server_process->pid());
+      if (worker_process) now.worker = bench::process_cpu_seconds(worker_process->pid());
+      return now;
+    };
+    loop.run(measure(tw, n, samples, cpu, figures));
+    // The worker stops before the server.
+    worker_thread.reset();
+    worker_process.reset();
+  }
+  std::printf("layout: %s\n", layout == "processes"
+                                  ? "server, worker and client in three processes"
+                                  : "server, worker and client on three threads of one process");
+  print(figures);
   return 0;
 }

@@ -170,6 +170,27 @@ TEST_F(WorkerTest, BlockingHandlersRunOffTheLoopThread) {
   EXPECT_TRUE(off_loop);
 }
 
+TEST_F(WorkerTest, ABlockingHandlersHeartbeatsFromItsThreadKeepItsTaskAlive) {
+  WorkerThread thread(server_.target(), [&](Worker& worker) {
+    worker.handle_blocking("steps", [&](const Value&, const WorkerTaskContext& context) {
+      // 600 ms of work against a 200 ms heartbeat timeout.
+      for (int step = 1; step <= 12; ++step) {
+        std::this_thread::sleep_for(50ms);
+        context.heartbeat(number(step));
+      }
+      return number(12);
+    });
+  });
+  v1::DispatchOptions dispatch;
+  dispatch.mutable_heartbeat_timeout()->set_nanos(200'000'000);
+  dispatch.mutable_retry_policy()->set_maximum_attempts(1);
+  v1::Task created = create("steps", Value(), dispatch);
+  v1::Task done = await(created.id());
+  EXPECT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << done.error().message();
+  EXPECT_EQ(done.result().number_value(), 12);
+  EXPECT_EQ(done.progress().number_value(), 12);
+}
+
 TEST_F(WorkerTest, CancellingARunningTaskCancelsItsHandler) {
   std::atomic<std::int64_t> cancelled_at{0};
   WorkerThread thread(server_.target(), [&](Worker& worker) {
@@ -268,7 +289,7 @@ TEST_F(WorkerTest, ATaskNoWorkerTakesFailsAfterItsScheduleToStartTimeout) {
 // The raw protocol, as a worker in another language would speak it.
 class RawStream {
  public:
-  explicit RawStream(v1::WorkerService::Stub& stub) : stream_(stub.Connect(&context_)) {}
+  explicit RawStream(v1::WorkerService::Stub& stub) : stream_(connect(stub, context_)) {}
   bool write(const v1::WorkerMessage& message) { return stream_->Write(message); }
   std::optional<v1::ServerMessage> read() {
     v1::ServerMessage message;
@@ -281,8 +302,16 @@ class RawStream {
   }
 
  private:
+  using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
+  // Bounded: a read the server never answers fails the test, not hangs it.
+  static std::unique_ptr<Stream> connect(v1::WorkerService::Stub& stub,
+                                         grpc::ClientContext& context) {
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    return stub.Connect(&context);
+  }
+
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>> stream_;
+  std::unique_ptr<Stream> stream_;
 };
 
 v1::WorkerMessage hello(const std::string& kind, std::uint32_t credits) {
@@ -290,6 +319,81 @@ v1::WorkerMessage hello(const std::string& kind, std::uint32_t credits) {
   message.mutable_hello()->add_kinds(kind);
   message.mutable_hello()->set_credits(credits);
   return message;
+}
+
+// Creates `n` tasks of `kind` in one CreateTasks call; their ids.
+std::vector<std::string> create_many(v1::TaskService::Stub& tasks, const std::string& kind, int n) {
+  v1::CreateTasksRequest request;
+  for (int i = 0; i < n; ++i) {
+    v1::CreateTaskRequest* one = request.add_tasks();
+    one->set_kind(kind);
+    *one->mutable_args() = number(i);
+  }
+  v1::CreateTasksResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = tasks.CreateTasks(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<std::string> ids;
+  for (const v1::Task& task : response.tasks()) ids.push_back(task.id());
+  return ids;
+}
+
+TEST_F(WorkerTest, AWorkerThatTakesNoBatchesGetsEachAssignmentAlone) {
+  RawStream stream(*workers_);
+  ASSERT_TRUE(stream.write(hello("single", 5)));
+  ASSERT_TRUE(stream.read()->has_welcome());
+  create_many(*tasks_, "single", 5);
+  for (int i = 0; i < 5; ++i) {
+    auto message = stream.read();
+    ASSERT_TRUE(message.has_value()) << "message " << i;
+    EXPECT_TRUE(message->has_assignment()) << message->DebugString();
+  }
+}
+
+TEST_F(WorkerTest, AssignmentsMadeTogetherGoOutInBatchesAndOneBatchAnswersThemAll) {
+  constexpr int kTasks = 50;
+  RawStream stream(*workers_);
+  v1::WorkerMessage greeting = hello("batched", kTasks);
+  greeting.mutable_hello()->set_batches(true);
+  ASSERT_TRUE(stream.write(greeting));
+  auto welcome = stream.read();
+  ASSERT_TRUE(welcome && welcome->has_welcome());
+  EXPECT_TRUE(welcome->welcome().batches());
+  std::vector<std::string> ids = create_many(*tasks_, "batched", kTasks);
+  ASSERT_EQ(ids.size(), std::size_t{kTasks});
+  std::vector<v1::Assignment> assignments;
+  int messages = 0, batches = 0;
+  while (assignments.size() < ids.size()) {
+    auto message = stream.read();
+    ASSERT_TRUE(message.has_value()) << "after " << assignments.size() << " assignments";
+    ++messages;
+    if (message->has_batch()) {
+      ++batches;
+      for (const v1::ServerMessage& inner : message->batch().messages()) {
+        ASSERT_TRUE(inner.has_assignment()) << inner.DebugString();
+        assignments.push_back(inner.assignment());
+      }
+    } else {
+      ASSERT_TRUE(message->has_assignment()) << message->DebugString();
+      assignments.push_back(message->assignment());
+    }
+  }
+  // Created in one call, they are assigned in one loop pass: the first
+  // goes out at once, the rest together while it is written.
+  EXPECT_GE(batches, 1);
+  EXPECT_LT(messages, kTasks) << messages << " messages for " << kTasks << " assignments";
+  v1::WorkerMessage answers;
+  for (const v1::Assignment& assignment : assignments) {
+    v1::WorkerMessage* answer = answers.mutable_batch()->add_messages();
+    *answer->mutable_result()->mutable_token() = assignment.token();
+    *answer->mutable_result()->mutable_result() = assignment.args();
+  }
+  ASSERT_TRUE(stream.write(answers));
+  for (int i = 0; i < kTasks; ++i) {
+    v1::Task done = await(ids[i]);
+    EXPECT_EQ(done.state(), v1::TASK_STATE_SUCCEEDED) << ids[i];
+    EXPECT_EQ(done.result().number_value(), i) << ids[i];
+  }
 }
 
 TEST_F(WorkerTest, AMalformedHelloEndsTheStreamWithInvalidArgument) {

@@ -44,8 +44,10 @@ struct FakeStream final : WorkerStream {
   std::vector<v1::ServerMessage> sent;
   std::vector<Duration> sent_at;  // Loop time of each message.
   std::optional<grpc::Status> closed;
+  bool batches_allowed = false;
 
-  void send(const v1::ServerMessage& message) override {
+  void allow_batches() override { batches_allowed = true; }
+  void send(v1::ServerMessage message) override {
     sent.push_back(message);
     sent_at.push_back(EventLoop::current()->now().time_since_epoch());
   }
@@ -217,6 +219,51 @@ TEST_F(DispatcherTest, ATaskWaitsPendingForAWorkerThenRunsAndSucceeds) {
     v1::Task task = get(id);
     EXPECT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED);
     EXPECT_TRUE(task.result().struct_value().fields().at("ok").bool_value());
+  });
+}
+
+TEST_F(DispatcherTest, BatchesAreOfferedAndUsedOnlyWithAWorkerThatSaysItTakesThem) {
+  run([&]() -> Task<void> {
+    connect(a_, "k", 1);
+    Dispatcher::WorkerId id = dispatcher().attach(&b_);
+    v1::WorkerMessage greeting = hello({"k"}, 1);
+    greeting.mutable_hello()->set_batches(true);
+    dispatcher().receive(id, greeting);
+    CO_ASSERT_TRUE(a_.sent.at(0).has_welcome());
+    CO_ASSERT_TRUE(b_.sent.at(0).has_welcome());
+    // The server takes batches from anyone; it sends them only to b.
+    EXPECT_TRUE(a_.sent[0].welcome().batches());
+    EXPECT_TRUE(b_.sent[0].welcome().batches());
+    EXPECT_FALSE(a_.batches_allowed);
+    EXPECT_TRUE(b_.batches_allowed);
+  });
+}
+
+TEST_F(DispatcherTest, EachMessageOfAWorkerBatchIsHandledInTurn) {
+  run([&]() -> Task<void> {
+    auto worker = connect(a_, "k", 3);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) ids.push_back(co_await create_ok("k"));
+    co_await turns();
+    CO_ASSERT_EQ(a_.assignments().size(), 3u);
+    v1::WorkerMessage batch;
+    *batch.mutable_batch()->add_messages() = result(a_.assignments()[0].token(), "0");
+    *batch.mutable_batch()->add_messages() = failure(a_.assignments()[1].token(), "Bad", true);
+    *batch.mutable_batch()->add_messages() = task_heartbeat(a_.assignments()[2].token());
+    *batch.mutable_batch()->add_messages() = result(a_.assignments()[2].token(), "2");
+    // A stale token in a batch is rejected like one alone; the rest apply.
+    *batch.mutable_batch()->add_messages() = result(a_.assignments()[0].token(), "9");
+    dispatcher().receive(worker, batch);
+    co_await turns();
+    EXPECT_EQ(get(ids[0]).state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(get(ids[0]).result().number_value(), 0);
+    EXPECT_EQ(get(ids[1]).state(), v1::TASK_STATE_FAILED);
+    EXPECT_EQ(get(ids[1]).error().type(), "Bad");
+    EXPECT_EQ(get(ids[2]).state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(get(ids[2]).result().number_value(), 2);
+    CO_ASSERT_EQ(a_.rejections().size(), 1u);
+    EXPECT_EQ(a_.rejections()[0].field(), "result.token");
+    EXPECT_FALSE(a_.closed.has_value());
   });
 }
 
@@ -578,6 +625,21 @@ TEST_F(DispatcherTest, MalformedConversationsEndTheStreamWithInvalidArgument) {
       {hello({"k"}, 1), hello({"k"}, 1), "hello: sent twice: a stream says hello once"});
   cases.push_back(
       {v1::WorkerMessage(), std::nullopt, "message: empty: one field of the oneof must be set"});
+  v1::WorkerMessage early_batch;
+  *early_batch.mutable_batch()->add_messages() = beat;
+  cases.push_back(
+      {early_batch, std::nullopt, "message: the first message must be hello, got batch"});
+  v1::WorkerMessage batched_hello;
+  *batched_hello.mutable_batch()->add_messages() = beat;
+  *batched_hello.mutable_batch()->add_messages() = hello({"k"}, 1);
+  cases.push_back({hello({"k"}, 1), batched_hello, "batch.messages[1]: a batch holds no hello"});
+  v1::WorkerMessage nested;
+  *nested.mutable_batch()->add_messages() = early_batch;
+  cases.push_back({hello({"k"}, 1), nested, "batch.messages[0]: a batch holds no batch"});
+  v1::WorkerMessage oversized;
+  for (int i = 0; i < 10001; ++i) *oversized.mutable_batch()->add_messages() = beat;
+  cases.push_back(
+      {hello({"k"}, 1), oversized, "batch.messages: at most 10000 messages, got 10001"});
   run([&]() -> Task<void> {
     // A healthy worker with a running task, which no bad stream may harm.
     auto good = connect(a_, "k", 1);

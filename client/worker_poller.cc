@@ -1,0 +1,66 @@
+#include "client/worker_poller.h"
+
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
+
+#include <chrono>
+
+namespace taskwire::client {
+namespace {
+
+gpr_timespec to_gpr(TimePoint deadline) {
+  if (deadline == Poller::kNoWait) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  if (deadline == Poller::kNoDeadline) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                      gpr_time_from_nanos(left.count(), GPR_TIMESPAN));
+}
+
+// An alarm that is due at once: its event wakes a waiting poll(). One per
+// wake-up, freed by its own event.
+class WakeUp final : public WorkerTag {
+ public:
+  explicit WakeUp(grpc::CompletionQueue& queue) {
+    alarm_.Set(&queue, gpr_inf_past(GPR_CLOCK_MONOTONIC), static_cast<WorkerTag*>(this));
+  }
+  void on_event(bool) override { delete this; }
+
+ private:
+  grpc::Alarm alarm_;
+};
+
+}  // namespace
+
+WorkerPoller::~WorkerPoller() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  queue_.Shutdown();
+  void* tag;
+  bool ok;
+  while (queue_.Next(&tag, &ok)) static_cast<WorkerTag*>(tag)->on_event(ok);
+}
+
+void WorkerPoller::poll(TimePoint deadline) {
+  TimePoint now = std::chrono::steady_clock::now();
+  if (deadline == kNoWait && now - last_poll_ < kBusyPollInterval) return;
+  last_poll_ = now;
+  gpr_timespec wait_until = to_gpr(deadline);
+  for (int n = 0; n < kMaxEventsPerPoll; ++n) {
+    void* tag;
+    bool ok;
+    if (queue_.AsyncNext(&tag, &ok, wait_until) != grpc::CompletionQueue::GOT_EVENT) return;
+    static_cast<WorkerTag*>(tag)->on_event(ok);
+    wait_until = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  }
+}
+
+void WorkerPoller::wake() {
+  std::lock_guard lock(mutex_);
+  if (!closed_) new WakeUp(queue_);
+}
+
+}  // namespace taskwire::client
