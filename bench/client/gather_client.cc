@@ -195,8 +195,8 @@ Task<void> measure(EventLoop& loop, client::Client& tw, Figures& f, long server_
   // Wait (polling every 5 ms) until every task has its id, then sample.
   for (;;) {
     co_await sleep(std::chrono::milliseconds(5));
-    bool all = std::all_of(remotes.begin(), remotes.end(),
-                           [](const RemoteTask& r) { return !r.id().empty(); });
+    bool all =
+        std::all_of(remotes.begin(), remotes.end(), [](const RemoteTask& r) { return r.has_id(); });
     if (all) break;
   }
   f.all_created_s = seconds(Steady::now() - t0);
@@ -214,7 +214,8 @@ Task<void> measure(EventLoop& loop, client::Client& tw, Figures& f, long server_
 
   f.first_create_time_s = 1e9;
   for (const RemoteTask& r : remotes) {
-    const v1::Task& t = *r.record();
+    const std::optional<v1::Task> record = r.record();
+    const v1::Task& t = *record;
     double created = since(wall0, t.create_time());
     double finished = since(wall0, t.finish_time());
     f.first_create_time_s = std::min(f.first_create_time_s, created);
