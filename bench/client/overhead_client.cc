@@ -136,7 +136,7 @@ struct LibraryRun {
   Result& result;
   // The client's own counters when the window opened and closed: the
   // CreateTasks calls it made and the tasks they carried, in the window.
-  std::optional<taskwire::client::ClientStats> at_start, at_end;
+  std::optional<taskwire::client::ClientStats> at_start{}, at_end{};
 
   void count_batches(Clock::time_point now) {
     if (!at_start && now >= window.start) at_start = client.stats();

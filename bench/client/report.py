@@ -124,11 +124,11 @@ def main(out_dir: Path) -> int:
     rows.append((
         "2. where the time goes (from the first create_task)",
         f"create_task calls {g['create_calls_s'] * 1e3:.0f} ms; every id known at "
-        f"{g['all_created_s'] * 1e3:.0f} ms; server create_time first {g['first_create_time_s'] * 1e3:.0f}"
-        f" ms, last {g['last_create_time_s'] * 1e3:.0f} ms; last finish_time "
-        f"{g['last_finish_time_s'] * 1e3:.0f} ms; result {g['total_s'] * 1e3:.0f} ms "
-        f"(last finish → result {(g['total_s'] - g['last_finish_time_s']) * 1e3:.0f} ms); "
-        f"worst lateness (finish − create − sleep) {g['max_lateness_ms']:.0f} ms",
+        f"{g['all_created_s'] * 1e3:.0f} ms; server create_time of the first task "
+        f"{g['first_create_time_s'] * 1e3:.0f} ms, of the last {g['last_create_time_s'] * 1e3:.0f} ms; "
+        f"the last one's finish_time {g['last_finish_time_s'] * 1e3:.0f} ms; result {g['total_s'] * 1e3:.0f} ms "
+        f"(its finish → result {(g['total_s'] - g['last_finish_time_s']) * 1e3:.0f} ms); "
+        f"lateness (finish − create − sleep), the worse of those two {g['max_lateness_ms']:.0f} ms",
         "", "", "", ""))
     rows.append((
         "2. CPU for the whole gather",
