@@ -135,6 +135,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     channel_ = grpc::CreateCustomChannel(options_.target, credentials, options_.channel_arguments);
     stub_ = v1::TaskService::NewStub(channel_);
     if (options_.max_batch == 0) options_.max_batch = 1;
+    if (options_.max_calls_in_flight < 1) options_.max_calls_in_flight = 1;
   }
 
   const std::string& target() const { return options_.target; }
