@@ -115,8 +115,8 @@ class Batch : public std::enable_shared_from_this<Batch> {
 
   Client::Impl& impl;
   v1::CreateTasksRequest request;
-  // In request order until created; then the unfinished ones, sorted by id,
-  // each emptied once it has finished.
+  // In request order until created; then the unfinished ones, sorted by id
+  // (kept until the batch ends, finished or not, so the order holds).
   std::vector<TaskHandle<Value>> tasks;
   Event created;  // The creation call has answered (or failed).
 };
