@@ -8,10 +8,10 @@
 #include <random>
 #include <stdexcept>
 #include <string_view>
-#include <unordered_map>
 
 #include "client/errors.h"
 #include "client/rpc_call.h"
+#include "core/event.h"
 #include "core/sleep.h"
 
 namespace taskwire::client {
@@ -32,12 +32,27 @@ std::string resolve_target(const std::string& target) {
   return env != nullptr && *env != '\0' ? env : kDefaultTarget;
 }
 
-std::string random_key() {
-  static thread_local std::mt19937_64 random(std::random_device{}());
-  char text[40];
-  std::snprintf(text, sizeof text, "tw-%016llx%016llx", static_cast<unsigned long long>(random()),
-                static_cast<unsigned long long>(random()));
+// A prefix that makes this client's idempotency keys its own: 64 random
+// bits, drawn once per client.
+std::string random_key_prefix() {
+  std::mt19937_64 random(std::random_device{}());
+  char text[24];
+  std::snprintf(text, sizeof text, "tw-%016llx-", static_cast<unsigned long long>(random()));
   return text;
+}
+
+// prefix + `n` in hex: unique per client, and cheap to make per task.
+void append_key(std::string& out, const std::string& prefix, std::uint64_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char digits[16];
+  int count = 0;
+  do {
+    digits[count++] = kHex[n & 0xf];
+    n >>= 4;
+  } while (n != 0);
+  out.reserve(prefix.size() + static_cast<std::size_t>(count));
+  out.assign(prefix);
+  while (count > 0) out.push_back(digits[--count]);
 }
 
 void set_duration(Duration d, google::protobuf::Duration* out) {
@@ -63,11 +78,55 @@ Value outcome(const v1::Task& task) {
   }
 }
 
+// Completes a remote task's future with the outcome the server sent; `task`
+// is left without its result (moved out). Does nothing if already done.
+void resolve(detail::RemoteState& state, v1::Task& task) {
+  if (state.done()) return;
+  state.remote.attempt =
+      static_cast<std::uint16_t>(std::min<std::uint32_t>(task.attempt(), 0xffff));
+  state.remote.remote_state = static_cast<std::uint8_t>(task.state());
+  switch (task.state()) {
+    case v1::TASK_STATE_SUCCEEDED:
+      state.set_result(std::move(*task.mutable_result()));
+      break;
+    case v1::TASK_STATE_CANCELLED:
+      state.set_cancelled();
+      break;
+    default:
+      state.set_exception(std::make_exception_ptr(
+          RemoteTaskError(task.id(), task.error().type(), task.error().message())));
+  }
+}
+
+detail::RemoteState& remote_state(const TaskHandle<Value>& handle) {
+  return static_cast<detail::RemoteState&>(*handle.state());
+}
+
 }  // namespace
+
+namespace detail {
+
+// One CreateTasks call's tasks: the request while it is being built and
+// sent, then the tasks still running, followed on one AsCompleted stream.
+// Alive while any of its tasks is pending (its send task holds it).
+class Batch : public std::enable_shared_from_this<Batch> {
+ public:
+  explicit Batch(Client::Impl& owner) : impl(owner) {}
+
+  Client::Impl& impl;
+  v1::CreateTasksRequest request;
+  // In request order until created; then the unfinished ones, sorted by id
+  // (kept until the batch ends, finished or not, so the order holds).
+  std::vector<TaskHandle<Value>> tasks;
+  Event created;  // The creation call has answered (or failed).
+};
+
+}  // namespace detail
 
 class Client::Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(EventLoop& loop, ClientOptions options) : loop_(loop), options_(std::move(options)) {
+  Impl(EventLoop& loop, ClientOptions options)
+      : loop_(loop), options_(std::move(options)), key_prefix_(random_key_prefix()) {
     options_.target = resolve_target(options_.target);
     auto credentials =
         options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
@@ -75,16 +134,24 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     options_.channel_arguments.SetMaxSendMessageSize(64 * 1024 * 1024);
     channel_ = grpc::CreateCustomChannel(options_.target, credentials, options_.channel_arguments);
     stub_ = v1::TaskService::NewStub(channel_);
+    if (options_.max_batch == 0) options_.max_batch = 1;
+    if (options_.max_calls_in_flight < 1) options_.max_calls_in_flight = 1;
   }
 
   const std::string& target() const { return options_.target; }
+  const ClientStats& stats() const { return stats_; }
 
   // A unary call; idempotent ones are retried on UNAVAILABLE with backoff.
+  // `request` is the caller's, and outlives the awaited call.
+  // `attempts_made`: attempts already made elsewhere (they count towards
+  // max_attempts).
   template <typename Request, typename Response>
-  Task<Response> unary(AsyncMethod<Request, Response> method, Request request, bool idempotent,
-                       std::optional<Duration> timeout, OnCancel on_cancel = OnCancel::kAbandon) {
+  Task<Response> unary(AsyncMethod<Request, Response> method, const Request& request,
+                       bool idempotent, std::optional<Duration> timeout,
+                       OnCancel on_cancel = OnCancel::kAbandon, int attempts_made = 0) {
     Duration backoff = options_.initial_backoff;
-    for (int attempt = 1;; ++attempt) {
+    for (int i = 0; i < attempts_made; ++i) backoff = std::min(backoff * 2, options_.max_backoff);
+    for (int attempt = attempts_made + 1;; ++attempt) {
       RpcCall<Request, Response> call(
           [stub = stub_.get(), method](grpc::ClientContext* context, const Request* req,
                                        Response* resp, std::function<void(grpc::Status)> done) {
@@ -102,43 +169,59 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   RemoteTask create_task(std::string kind, Value args, TaskOptions options) {
-    auto state = std::make_shared<detail::RemoteState>();
-    v1::CreateTaskRequest request;
+    auto* state = new detail::RemoteState(loop_);
+    TaskHandle<Value> handle(state);
+    if (!pending_) pending_ = std::make_shared<detail::Batch>(*this);
+    v1::CreateTaskRequest& request = *pending_->request.add_tasks();
     request.set_kind(std::move(kind));
     if (args.kind_case() != Value::KIND_NOT_SET) *request.mutable_args() = std::move(args);
-    request.set_name(options.name);
-    request.mutable_labels()->insert(options.labels.begin(), options.labels.end());
+    if (!options.name.empty()) request.set_name(std::move(options.name));
+    if (!options.labels.empty())
+      request.mutable_labels()->insert(options.labels.begin(), options.labels.end());
     if (options.timeout) set_duration(*options.timeout, request.mutable_timeout());
-    request.set_idempotency_key(options.idempotency_key.empty() ? random_key()
-                                                                : options.idempotency_key);
-    batch_.push_back({state, std::move(request)});
-    if (!flush_scheduled_) {
+    if (options.idempotency_key.empty()) {
+      append_key(*request.mutable_idempotency_key(), key_prefix_, next_key_++);
+    } else {
+      request.set_idempotency_key(std::move(options.idempotency_key));
+    }
+    state->batch = pending_.get();
+    pending_->tasks.push_back(handle);
+    if (pending_->tasks.size() >= options_.max_batch) {
+      // A full batch goes at once, even mid-pass, so that the server creates
+      // it while the caller creates the next.
+      send_pending();
+    } else if (!flush_scheduled_) {
       flush_scheduled_ = true;
       loop_.call_soon([self = shared_from_this()] { self->flush(); });
     }
-    return RemoteTask(state, loop_.create_task(follow(state)));
+    return RemoteTask(std::move(handle));
+  }
+
+  // The remote half of RemoteState::on_cancel_requested, once it has an id.
+  void cancel_remote(detail::RemoteState& state) {
+    loop_.create_task(cancel_and_resolve(shared_from_this(), TaskHandle<Value>(&state)));
   }
 
   Task<v1::Task> get(std::string id) {
     v1::GetTaskRequest request;
     request.set_id(std::move(id));
     co_return co_await unary(
-        static_cast<AsyncMethod<v1::GetTaskRequest, v1::Task>>(&Async::GetTask), std::move(request),
-        true, options_.call_timeout);
+        static_cast<AsyncMethod<v1::GetTaskRequest, v1::Task>>(&Async::GetTask), request, true,
+        options_.call_timeout);
   }
 
   Task<v1::Task> cancel(std::string id) {
     v1::CancelTaskRequest request;
     request.set_id(std::move(id));
     co_return co_await unary(
-        static_cast<AsyncMethod<v1::CancelTaskRequest, v1::Task>>(&Async::CancelTask),
-        std::move(request), true, options_.call_timeout, OnCancel::kFinishFirst);
+        static_cast<AsyncMethod<v1::CancelTaskRequest, v1::Task>>(&Async::CancelTask), request,
+        true, options_.call_timeout, OnCancel::kFinishFirst);
   }
 
   Task<v1::ListTasksResponse> list(v1::ListTasksRequest request) {
     co_return co_await unary(
         static_cast<AsyncMethod<v1::ListTasksRequest, v1::ListTasksResponse>>(&Async::ListTasks),
-        std::move(request), true, options_.call_timeout);
+        request, true, options_.call_timeout);
   }
 
   Task<Value> run(std::string kind, Value args, TaskOptions options) {
@@ -152,105 +235,208 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     request.set_view(v1::TASK_VIEW_OUTCOME);
     v1::AwaitTaskResponse response = co_await unary(
         static_cast<AsyncMethod<v1::RunTaskRequest, v1::AwaitTaskResponse>>(&Async::RunTask),
-        std::move(request), false, std::nullopt);
+        request, false, std::nullopt);
     co_return outcome(response.task());
   }
 
  private:
-  struct Pending {
-    std::shared_ptr<detail::RemoteState> state;
-    v1::CreateTaskRequest request;
-  };
-
-  // Sends the tasks created during the last pass, in chunks.
+  // End of the pass that created tasks: send them unless enough calls are
+  // in flight already, in which case the first to answer sends them.
   void flush() {
     flush_scheduled_ = false;
-    std::vector<Pending> all = std::move(batch_);
-    batch_.clear();
-    for (std::size_t begin = 0; begin < all.size(); begin += options_.max_batch) {
-      std::size_t end = std::min(all.size(), begin + options_.max_batch);
-      std::vector<Pending> chunk(std::make_move_iterator(all.begin() + begin),
-                                 std::make_move_iterator(all.begin() + end));
-      loop_.create_task(send(std::move(chunk)));
-    }
+    if (pending_ && calls_in_flight_ < options_.max_calls_in_flight) send_pending();
   }
 
-  Task<void> send(std::vector<Pending> chunk) {
-    std::vector<std::shared_ptr<detail::RemoteState>> unfinished;
+  void send_pending() {
+    std::shared_ptr<detail::Batch> batch = std::move(pending_);
+    pending_.reset();
+    launch(std::move(batch));
+  }
+
+  // Starts a batch's CreateTasks call now, not on the loop's next pass as
+  // a new task's first step would: a batch filled mid-pass (a loop creating
+  // 100,000 tasks) is then created by the server while the caller goes on.
+  void launch(std::shared_ptr<detail::Batch> batch) {
+    ++calls_in_flight_;
+    stats_.create_calls++;
+    stats_.created_tasks += batch->tasks.size();
+    batch->request.set_view(v1::TASK_VIEW_OUTCOME);
+    auto call = std::make_shared<StartedCreate>();
+    call->loop = &loop_;
+    call->context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(options_.call_timeout));
+    stub_->async()->CreateTasks(
+        &call->context, &batch->request, &call->response, [call](grpc::Status status) mutable {
+          // As in RpcCall: the call's state is released on the loop thread.
+          EventLoop* loop = call->loop;
+          loop->post([call = std::move(call), status = std::move(status)]() mutable {
+            call->status = std::move(status);
+            call->answered.set();
+          });
+        });
+    loop_.create_task(send(shared_from_this(), std::move(batch), std::move(call)));
+  }
+
+  // A CreateTasks call started by launch().
+  struct StartedCreate {
+    grpc::ClientContext context;
+    v1::CreateTasksResponse response;
+    grpc::Status status;  // Loop thread, once answered.
+    Event answered;
+    EventLoop* loop = nullptr;
+  };
+
+  // Waits for a batch's creation, then follows its tasks not yet finished.
+  // `self` keeps the client's state alive while its calls run.
+  Task<void> send([[maybe_unused]] std::shared_ptr<Impl> self, std::shared_ptr<detail::Batch> batch,
+                  std::shared_ptr<StartedCreate> call) {
+    std::exception_ptr error;
     {
-      v1::CreateTasksRequest request;
-      for (auto& pending : chunk) *request.add_tasks() = pending.request;
-      request.set_view(v1::TASK_VIEW_OUTCOME);
-      std::exception_ptr error;
-      v1::CreateTasksResponse response;
-      try {
-        // Idempotency keys make the retry of a creation safe.
-        response = co_await unary(
-            static_cast<AsyncMethod<v1::CreateTasksRequest, v1::CreateTasksResponse>>(
-                &Async::CreateTasks),
-            std::move(request), true, options_.call_timeout, OnCancel::kFinishFirst);
-      } catch (...) {
-        error = std::current_exception();
+      // The server may have created the tasks whatever happens here, so the
+      // answer is awaited even if this task is cancelled meanwhile.
+      for (;;) {
+        bool interrupted = false;
+        try {
+          co_await call->answered.wait();
+        } catch (const CancelledError&) {
+          interrupted = true;
+        }
+        if (!interrupted) break;
       }
-      if (error && chunk.size() > 1) {
+      v1::CreateTasksResponse response = std::move(call->response);
+      grpc::Status status = std::move(call->status);
+      call.reset();
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE && options_.max_attempts > 1) {
+        try {
+          // Idempotency keys make the retry of a creation safe.
+          co_await sleep(options_.initial_backoff);
+          response = co_await unary(
+              static_cast<AsyncMethod<v1::CreateTasksRequest, v1::CreateTasksResponse>>(
+                  &Async::CreateTasks),
+              batch->request, true, options_.call_timeout, OnCancel::kFinishFirst, 1);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      } else if (!status.ok()) {
+        try {
+          throw_rpc_error(status);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      --calls_in_flight_;
+      if (pending_ && calls_in_flight_ < options_.max_calls_in_flight) send_pending();
+      if (!error && response.tasks_size() != static_cast<int>(batch->tasks.size())) {
+        error = std::make_exception_ptr(
+            RpcError(grpc::Status(grpc::StatusCode::INTERNAL,
+                                  "CreateTasks answered " + std::to_string(response.tasks_size()) +
+                                      " tasks for " + std::to_string(batch->tasks.size()))));
+      }
+      if (error && batch->tasks.size() > 1) {
         // One bad task rejects the batch: send them one by one, so that only
         // the bad ones fail.
-        for (auto& pending : chunk) {
-          std::vector<Pending> one;
-          one.push_back(std::move(pending));
-          loop_.create_task(send(std::move(one)));
-        }
+        split(*batch);
+        batch->created.set();
         co_return;
       }
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        auto& state = *chunk[i].state;
+      // The requests are not needed while the tasks are followed, which can
+      // be long.
+      v1::CreateTasksRequest().Swap(&batch->request);
+      std::vector<TaskHandle<Value>> unfinished;
+      unfinished.reserve(batch->tasks.size());
+      for (std::size_t i = 0; i < batch->tasks.size(); ++i) {
+        detail::RemoteState& state = remote_state(batch->tasks[i]);
         if (error) {
-          state.creation_error = error;
-          state.finished.set();
-        } else {
-          const v1::Task& task = response.tasks(static_cast<int>(i));
-          state.id = task.id();
-          if (finished(task))
-            resolve(state, task);
-          else
-            unfinished.push_back(chunk[i].state);
+          state.set_exception(error);
+          continue;
         }
-        state.created.set();
+        v1::Task& task = *response.mutable_tasks(static_cast<int>(i));
+        state.remote.set_id(task.id());
+        if (finished(task)) {
+          resolve(state, task);
+        } else {
+          unfinished.push_back(std::move(batch->tasks[i]));
+        }
       }
+      batch->tasks = std::move(unfinished);
     }
-    // Neither the requests nor the answer (every task in full) are needed
-    // while the tasks are followed, which can be long.
-    std::vector<Pending>().swap(chunk);
-    if (!unfinished.empty()) co_await follow_batch(std::move(unfinished));
+    batch->created.set();
+    // Cancelled while being created: now they have ids to cancel by.
+    for (const auto& task : batch->tasks) {
+      if (remote_state(task).remote.cancel_requested) cancel_remote(remote_state(task));
+    }
+    if (!batch->tasks.empty()) co_await follow(*batch);
+  }
+
+  void split(detail::Batch& batch) {
+    for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
+      auto one = std::make_shared<detail::Batch>(*this);
+      one->request.add_tasks()->Swap(batch.request.mutable_tasks(static_cast<int>(i)));
+      remote_state(batch.tasks[i]).batch = one.get();
+      one->tasks.push_back(std::move(batch.tasks[i]));
+      launch(std::move(one));
+    }
+    batch.tasks.clear();
   }
 
   // One AsCompleted stream tells every task of a batch when it finishes; if
-  // the stream breaks, the tasks not yet finished are followed again.
-  Task<void> follow_batch(std::vector<std::shared_ptr<detail::RemoteState>> states) {
-    // Keyed by views of the states' ids: `states` keeps them alive.
-    std::unordered_map<std::string_view, detail::RemoteState*> by_id;
-    for (auto& state : states) {
-      if (!state->final) by_id.emplace(state->id, state.get());
-    }
+  // the stream breaks, the tasks not yet finished are followed again. The
+  // batch keeps its tasks (sorted by id, to find them) until the end.
+  Task<void> follow(detail::Batch& batch) {
+    std::vector<TaskHandle<Value>>& tasks = batch.tasks;
+    auto id_of = [](const TaskHandle<Value>& task) { return remote_state(task).remote.id(); };
+    std::sort(tasks.begin(), tasks.end(),
+              [&](const auto& a, const auto& b) { return id_of(a) < id_of(b); });
+    // Completes the tasks of `id` (repeated idempotency keys give several
+    // the same id); the last takes the result, the others a copy.
+    auto on_task = [&](v1::Task& task) {
+      auto [first, last] = std::equal_range(tasks.begin(), tasks.end(), task.id(), IdOrder{});
+      for (auto it = first; it != last; ++it) {
+        if (std::next(it) == last) {
+          resolve(remote_state(*it), task);
+        } else {
+          v1::Task copy = task;
+          resolve(remote_state(*it), copy);
+        }
+      }
+    };
     Duration backoff = options_.initial_backoff;
-    for (int attempt = 1; !by_id.empty(); ++attempt) {
-      v1::AsCompletedRequest request;
-      for (const auto& [id, state] : by_id) request.add_ids(std::string(id));
-      request.set_view(v1::TASK_VIEW_OUTCOME);
-      grpc::Status status =
-          co_await stream_completions(std::move(request), [&](const v1::Task& task) {
-            auto it = by_id.find(task.id());
-            if (it == by_id.end()) return;
-            resolve(*it->second, task);
-            by_id.erase(it);
-          });
-      if (by_id.empty()) break;
+    for (int attempt = 1;; ++attempt) {
+      // Those finished meanwhile (cancelled by their own call) are left out.
+      auto request = std::make_unique<v1::AsCompletedRequest>();
+      for (const auto& task : tasks) {
+        if (task.done()) continue;
+        std::string_view id = id_of(task);
+        request->add_ids(id.data(), id.size());
+      }
+      if (request->ids_size() == 0) break;
+      request->set_view(v1::TASK_VIEW_OUTCOME);
+      stats_.follow_streams++;
+      grpc::Status status;
+      std::exception_ptr stopped;
+      try {
+        status = co_await stream_completions(std::move(request), on_task);
+      } catch (...) {
+        stopped = std::current_exception();
+      }
+      if (stopped) {
+        // This follower was cancelled (the loop is shutting down): the
+        // tasks it leaves finish as cancelled, unless their own cancel call
+        // will say how they ended.
+        for (const auto& task : tasks) {
+          if (!remote_state(task).remote.cancel_requested)
+            remote_state(task).set_exception(stopped);
+        }
+        std::rethrow_exception(stopped);
+      }
+      bool all_done = std::all_of(tasks.begin(), tasks.end(),
+                                  [](const TaskHandle<Value>& task) { return task.done(); });
+      if (all_done) break;
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
           attempt >= options_.max_attempts) {
-        for (auto& [id, state] : by_id) {
-          state->creation_error = std::make_exception_ptr(RpcError(status));
-          state->finished.set();
-        }
+        auto error = std::make_exception_ptr(RpcError(status));
+        for (const auto& task : tasks) remote_state(task).set_exception(error);
         break;
       }
       co_await sleep(backoff);
@@ -258,43 +444,81 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     }
   }
 
-  static void resolve(detail::RemoteState& state, const v1::Task& task) {
-    if (state.final) return;
-    state.final = task;
-    state.finished.set();
+  struct IdOrder {
+    bool operator()(const TaskHandle<Value>& a, const std::string& b) const {
+      return remote_state(a).remote.id() < std::string_view(b);
+    }
+    bool operator()(const std::string& a, const TaskHandle<Value>& b) const {
+      return std::string_view(a) < remote_state(b).remote.id();
+    }
+  };
+
+  // Asks the server to cancel a task and completes it with how it ended.
+  Task<void> cancel_and_resolve([[maybe_unused]] std::shared_ptr<Impl> self,
+                                TaskHandle<Value> handle) {
+    detail::RemoteState& state = remote_state(handle);
+    std::exception_ptr error;
+    try {
+      v1::Task task = co_await cancel(std::string(state.remote.id()));
+      resolve(state, task);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) state.set_exception(error);
   }
 
   // Reads an AsCompleted stream, calling `on_task` on the loop for each
   // task; completes with the stream's status.
-  Task<grpc::Status> stream_completions(v1::AsCompletedRequest request,
-                                        std::function<void(const v1::Task&)> on_task);
-
-  // The local task behind a RemoteTask.
-  Task<Value> follow(std::shared_ptr<detail::RemoteState> state) {
-    bool cancelled = false;
-    try {
-      co_await state->finished.wait();
-    } catch (const CancelledError&) {
-      cancelled = true;
-    }
-    if (cancelled) {
-      // Asked to stop: stop the remote task too, and report how it ended.
-      state->cancel_requested = true;
-      co_await state->created.wait();
-      if (state->creation_error) std::rethrow_exception(state->creation_error);
-      if (!state->final) resolve(*state, co_await cancel(state->id));
-    }
-    if (!state->final) std::rethrow_exception(state->creation_error);
-    co_return outcome(*state->final);
-  }
+  Task<grpc::Status> stream_completions(std::unique_ptr<v1::AsCompletedRequest> request,
+                                        std::function<void(v1::Task&)> on_task);
 
   EventLoop& loop_;
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TaskService::Stub> stub_;
-  std::vector<Pending> batch_;
+  const std::string key_prefix_;
+  std::uint64_t next_key_ = 0;
+  std::shared_ptr<detail::Batch> pending_;  // Tasks created, not yet sent.
   bool flush_scheduled_ = false;
+  int calls_in_flight_ = 0;  // CreateTasks calls.
+  ClientStats stats_;
 };
+
+namespace detail {
+
+Task<void> RemoteState::wait_created() {
+  std::shared_ptr<Batch> keep = batch->shared_from_this();
+  co_await keep->created.wait();
+}
+
+void RemoteState::on_cancel_requested() {
+  if (std::exchange(remote.cancel_requested, true)) return;
+  // Without an id yet, its batch cancels it once created.
+  if (remote.has_id()) batch->impl.cancel_remote(*this);
+}
+
+}  // namespace detail
+
+std::optional<v1::Task> RemoteTask::record() const {
+  const detail::RemoteState& s = state();
+  if (!s.done() || s.remote.remote_state == 0) return std::nullopt;
+  v1::Task task;
+  task.set_id(std::string(s.remote.id()));
+  task.set_state(static_cast<v1::TaskState>(s.remote.remote_state));
+  task.set_attempt(s.remote.attempt);
+  if (s.status() == ::taskwire::detail::TaskStatus::kSucceeded) {
+    *task.mutable_result() = handle_.result();
+  } else if (s.status() == ::taskwire::detail::TaskStatus::kFailed) {
+    try {
+      std::rethrow_exception(handle_.exception());
+    } catch (const RemoteTaskError& error) {
+      task.mutable_error()->set_type(error.type());
+      task.mutable_error()->set_message(error.message());
+    } catch (...) {
+    }
+  }
+  return task;
+}
 
 namespace {
 
@@ -303,9 +527,9 @@ namespace {
 class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
  public:
   struct Shared {
-    std::function<void(const v1::Task&)> on_task;  // Loop thread only.
-    grpc::Status status;                           // Loop thread only.
-    Event done;                                    // Loop thread only.
+    std::function<void(v1::Task&)> on_task;  // Loop thread only.
+    grpc::Status status;                     // Loop thread only.
+    Event done;                              // Loop thread only.
     std::mutex mutex;
     std::vector<v1::Task> arrived;  // Guarded by mutex; handed over in bulk.
     bool delivery_posted = false;   // Guarded by mutex.
@@ -318,18 +542,20 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
         tasks.swap(arrived);
         delivery_posted = false;
       }
-      for (const auto& task : tasks) on_task(task);
+      for (auto& task : tasks) on_task(task);
     }
   };
 
   CompletionReader(EventLoop& loop, std::shared_ptr<Shared> shared)
       : loop_(loop), shared_(std::move(shared)) {}
 
-  void start(v1::TaskService::Stub* stub, v1::AsCompletedRequest request) {
-    request_ = std::move(request);
-    stub->async()->AsCompleted(&context_, &request_, this);
+  void start(v1::TaskService::Stub* stub, std::unique_ptr<v1::AsCompletedRequest> request) {
+    stub->async()->AsCompleted(&context_, request.get(), this);
     StartRead(&message_);
     StartCall();
+    // StartCall has serialized the request (the reader's first batch of
+    // operations sends it), and a follow of 10,000 tasks would otherwise
+    // keep 10,000 id strings for as long as they run.
   }
   void cancel() { context_.TryCancel(); }
 
@@ -359,14 +585,13 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
   EventLoop& loop_;
   std::shared_ptr<Shared> shared_;
   grpc::ClientContext context_;
-  v1::AsCompletedRequest request_;
   v1::Task message_;
 };
 
 }  // namespace
 
-Task<grpc::Status> Client::Impl::stream_completions(v1::AsCompletedRequest request,
-                                                    std::function<void(const v1::Task&)> on_task) {
+Task<grpc::Status> Client::Impl::stream_completions(std::unique_ptr<v1::AsCompletedRequest> request,
+                                                    std::function<void(v1::Task&)> on_task) {
   auto shared = std::make_shared<CompletionReader::Shared>();
   shared->on_task = std::move(on_task);
   auto reader = std::make_unique<CompletionReader>(loop_, shared);
@@ -412,6 +637,7 @@ Task<v1::Task> Client::cancel(std::string id) { return impl_->cancel(std::move(i
 Task<v1::ListTasksResponse> Client::list(v1::ListTasksRequest request) {
   return impl_->list(std::move(request));
 }
+ClientStats Client::stats() const noexcept { return impl_->stats(); }
 
 Value json_value(const std::string& json) {
   Value value;

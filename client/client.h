@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,12 +28,24 @@ struct ClientOptions {
   int max_attempts = 4;
   Duration initial_backoff = std::chrono::milliseconds(100);
   Duration max_backoff = std::chrono::seconds(2);
-  // Tasks created in one pass of the loop go to the server in calls of at
-  // most this many.
+  // Tasks from create_task go to the server in CreateTasks calls of at most
+  // this many; a batch that reaches it is sent at once.
   std::size_t max_batch = 10'000;
+  // Smaller batches wait while this many CreateTasks calls are in flight
+  // and go in one call as soon as one answers (as Nagle's algorithm does for
+  // bytes): an idle client sends a task at the end of the loop pass that
+  // created it, and a busy one makes large batches, without a timer.
+  int max_calls_in_flight = 1;
   grpc::ChannelArguments channel_arguments;
   // Null: an insecure channel. (TLS and tokens plug in here.)
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+};
+
+// Counters of what a client has sent, for benchmarks and tests.
+struct ClientStats {
+  std::uint64_t created_tasks = 0;   // Tasks sent in CreateTasks calls.
+  std::uint64_t create_calls = 0;    // CreateTasks calls started (retries too).
+  std::uint64_t follow_streams = 0;  // AsCompleted streams started.
 };
 
 struct TaskOptions {
@@ -57,9 +70,10 @@ class Client {
   const std::string& target() const noexcept;
 
   // asyncio.create_task over the wire: returns at once. The tasks created
-  // in one pass of the loop are sent together in one CreateTasks call, and
-  // their completions come back on one AsCompleted stream, so a hundred
-  // thousand remote tasks cost a handful of calls.
+  // meanwhile are sent together in one CreateTasks call (see
+  // ClientOptions::max_calls_in_flight), and their completions come back on
+  // one AsCompleted stream, so a hundred thousand remote tasks cost a
+  // handful of calls.
   //
   // (Overloads, not default arguments: GCC 12 mishandles a defaulted class
   // argument in a call made inside a coroutine.)
@@ -74,6 +88,8 @@ class Client {
   // Cancels a task by id; answers with it once it has stopped.
   Task<v1::Task> cancel(std::string id);
   Task<v1::ListTasksResponse> list(v1::ListTasksRequest request);
+
+  ClientStats stats() const noexcept;
 
   class Impl;
 

@@ -1,12 +1,15 @@
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <exception>
-#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
-#include "core/event.h"
+#include "core/future.h"
 #include "core/shield.h"
+#include "core/task.h"
 #include "core/task_handle.h"
 #include "taskwire/v1/tasks.pb.h"
 
@@ -16,15 +19,86 @@ using google::protobuf::Value;
 
 namespace detail {
 
-// What the client knows of one remote task; shared by the RemoteTask, the
-// local task that follows it, and the batch that created it.
-struct RemoteState {
-  std::string id;                     // Once created.
-  Event created;                      // Set once created, or once creation failed.
-  std::exception_ptr creation_error;  // Why it could not be created.
-  std::optional<v1::Task> final;      // Once it has finished on the server.
-  Event finished;                     // Set with `final`.
+class Batch;
+
+// What the client keeps of a remote task besides its future, in 32 bytes:
+// the server's id, held in place when it is short (the server's are 26
+// characters; a longer one goes to the heap), so that 100,000 awaited tasks
+// do not cost 100,000 more allocations, and the few small fields that fit
+// beside it.
+class RemoteFields {
+ public:
+  RemoteFields() noexcept : size_(0) {}
+  RemoteFields(const RemoteFields&) = delete;
+  RemoteFields& operator=(const RemoteFields&) = delete;
+  ~RemoteFields() { clear_id(); }
+
+  bool has_id() const noexcept { return size_ != 0; }
+  std::string_view id() const noexcept {
+    if (size_ == kHeap) return *heap();
+    return {bytes_, size_};
+  }
+  void set_id(std::string_view id) {
+    clear_id();
+    if (id.size() <= kInline) {
+      std::memcpy(bytes_, id.data(), id.size());
+      size_ = static_cast<std::uint8_t>(id.size());
+    } else {
+      auto* text = new std::string(id);
+      std::memcpy(bytes_, &text, sizeof text);
+      size_ = kHeap;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kInline = 27;
+  static constexpr std::uint8_t kHeap = 0xff;
+
+  std::string* heap() const noexcept {
+    std::string* text;
+    std::memcpy(&text, bytes_, sizeof text);
+    return text;
+  }
+  void clear_id() noexcept {
+    if (size_ == kHeap) delete heap();
+    size_ = 0;
+  }
+
+  // The id, or (kHeap) a pointer to it: a plain byte array rather than a
+  // union, so that the fields above pack after it.
+  char bytes_[kInline];
+  std::uint8_t size_;  // Of the inline id, or kHeap.
+
+ public:
+  // The server's final state (a v1::TaskState), once finished; 0 if the
+  // task could not be created or followed.
+  std::uint8_t remote_state = 0;
   bool cancel_requested = false;
+  // The attempt that finished it (from the server; saturates).
+  std::uint16_t attempt = 0;
+};
+static_assert(sizeof(RemoteFields) == 32);
+
+// One remote task as the client knows it: a core future (so that a
+// TaskHandle refers to it and core's combinators take it) completed with
+// the remote outcome, plus the server's id. Created by Client::create_task,
+// completed by the call that follows its batch.
+class RemoteState final : public ::taskwire::detail::FutureState<Value> {
+ public:
+  explicit RemoteState(EventLoop& loop) : FutureState(loop) {}
+
+  RemoteFields remote;     // The id once the creation call has answered.
+  Batch* batch = nullptr;  // Creating or following it; valid while it is pending.
+
+  // Until the creation call has answered (or failed); the state must be
+  // kept alive by the caller.
+  Task<void> wait_created();
+
+ private:
+  // Cancelling a remote task asks the server, and it finishes once the
+  // server says how it ended (cancelled, or finished before it saw the
+  // request).
+  void on_cancel_requested() override;
 };
 
 }  // namespace detail
@@ -43,36 +117,44 @@ struct RemoteState {
 class RemoteTask {
  public:
   RemoteTask() = default;
-  RemoteTask(std::shared_ptr<detail::RemoteState> state, TaskHandle<Value> follower)
-      : state_(std::move(state)), follower_(std::move(follower)) {}
+  explicit RemoteTask(TaskHandle<Value> handle) : handle_(std::move(handle)) {}
 
   // The server's id; empty until the creation call has answered.
-  const std::string& id() const noexcept { return state_->id; }
+  std::string id() const { return std::string(state().remote.id()); }
+  bool has_id() const noexcept { return state().remote.has_id(); }
   // The server's id, once the creation call has answered; throws what the
   // creation failed with.
   Task<std::string> created_id() const {
-    std::shared_ptr<detail::RemoteState> state = state_;
-    co_await state->created.wait();
-    if (state->creation_error) std::rethrow_exception(state->creation_error);
-    co_return state->id;
+    TaskHandle<Value> keep = handle_;
+    auto& state = static_cast<detail::RemoteState&>(*keep.state());
+    while (!state.remote.has_id() && !state.done()) co_await state.wait_created();
+    if (!state.remote.has_id()) {
+      state.rethrow_if_unsuccessful();
+      throw InvalidStateError("remote task finished without an id");
+    }
+    co_return std::string(state.remote.id());
   }
-  bool done() const noexcept { return follower_.done(); }
+  bool done() const noexcept { return handle_.done(); }
   // Asks the server to cancel the task; false if it has already finished.
-  bool cancel() const { return follower_.cancel(); }
-  // The local task that follows the remote one, for core's combinators
-  // (gather, wait, wait_for, as_completed, TaskGroup), where it mixes with
-  // local tasks. Cancelling it cancels the remote task.
-  const TaskHandle<Value>& handle() const noexcept { return follower_; }
+  bool cancel() const { return handle_.cancel(); }
+  // The remote task, for core's combinators (gather, wait, wait_for,
+  // as_completed, TaskGroup), where it mixes with local tasks. Cancelling
+  // it cancels the remote task. (No local task runs behind it: it is a
+  // future that the client completes.)
+  const TaskHandle<Value>& handle() const noexcept { return handle_; }
   // The task's outcome once it has finished, as the server's OUTCOME view
   // gives it: id, state, attempt, and result or error (Client::get has the
-  // rest).
-  const std::optional<v1::Task>& record() const noexcept { return state_->final; }
+  // rest). Empty while it runs, or if it could not be created.
+  std::optional<v1::Task> record() const;
 
-  ShieldAwaiter<Value> operator co_await() const { return shield(follower_); }
+  ShieldAwaiter<Value> operator co_await() const { return shield(handle_); }
 
  private:
-  std::shared_ptr<detail::RemoteState> state_;
-  TaskHandle<Value> follower_;
+  detail::RemoteState& state() const noexcept {
+    return static_cast<detail::RemoteState&>(*handle_.state());
+  }
+
+  TaskHandle<Value> handle_;
 };
 
 }  // namespace taskwire::client

@@ -28,6 +28,8 @@ enum class OnCancel {
 // Throws the RpcError subclass for a failed call.
 //
 // The loop must outlive the call (gRPC answers every call, cancelled or not).
+// The request is the caller's: gRPC serializes it when the call starts, and
+// it is not copied, so one request serves every retry of a large call.
 template <typename Request, typename Response>
 class [[nodiscard]] RpcCall final : private ::taskwire::detail::Suspension {
  public:
@@ -35,10 +37,12 @@ class [[nodiscard]] RpcCall final : private ::taskwire::detail::Suspension {
   using Start = std::function<void(grpc::ClientContext*, const Request*, Response*,
                                    std::function<void(grpc::Status)>)>;
 
-  RpcCall(Start start, Request request, std::optional<Duration> timeout,
+  RpcCall(Start start, const Request& request, std::optional<Duration> timeout,
           OnCancel on_cancel = OnCancel::kAbandon)
-      : state_(std::make_shared<State>()), start_(std::move(start)), on_cancel_(on_cancel) {
-    state_->request = std::move(request);
+      : state_(std::make_shared<State>()),
+        start_(std::move(start)),
+        request_(&request),
+        on_cancel_(on_cancel) {
     if (timeout) {
       state_->context.set_deadline(
           std::chrono::system_clock::now() +
@@ -54,22 +58,21 @@ class [[nodiscard]] RpcCall final : private ::taskwire::detail::Suspension {
     state_->loop = &task.loop();
     state_->waiting = &task;
     std::shared_ptr<State> state = state_;
-    start_(&state->context, &state->request, &state->response,
-           [state](grpc::Status status) mutable {
-             // On gRPC's thread: hand the answer, and this callback's share
-             // of the state, to the loop. gRPC destroys the callback only
-             // after it returns, by which time the loop may have finished
-             // with the call and its Client: were the state still held here,
-             // the call's ClientContext, and with it possibly the last
-             // reference to the channel, would be destroyed on gRPC's thread,
-             // which then shuts gRPC down on a detached thread that races
-             // with the process's exit (ASan saw double frees at exit).
-             EventLoop* loop = state->loop;
-             loop->post([state = std::move(state), status = std::move(status)]() mutable {
-               state->status = std::move(status);
-               state->waiting->wake();
-             });
-           });
+    start_(&state->context, request_, &state->response, [state](grpc::Status status) mutable {
+      // On gRPC's thread: hand the answer, and this callback's share
+      // of the state, to the loop. gRPC destroys the callback only
+      // after it returns, by which time the loop may have finished
+      // with the call and its Client: were the state still held here,
+      // the call's ClientContext, and with it possibly the last
+      // reference to the channel, would be destroyed on gRPC's thread,
+      // which then shuts gRPC down on a detached thread that races
+      // with the process's exit (ASan saw double frees at exit).
+      EventLoop* loop = state->loop;
+      loop->post([state = std::move(state), status = std::move(status)]() mutable {
+        state->status = std::move(status);
+        state->waiting->wake();
+      });
+    });
     task.suspend(resume_point, this);
   }
   Response await_resume() {
@@ -82,7 +85,6 @@ class [[nodiscard]] RpcCall final : private ::taskwire::detail::Suspension {
  private:
   struct State {
     grpc::ClientContext context;
-    Request request;
     Response response;
     grpc::Status status;
     EventLoop* loop = nullptr;
@@ -98,6 +100,7 @@ class [[nodiscard]] RpcCall final : private ::taskwire::detail::Suspension {
 
   std::shared_ptr<State> state_;
   Start start_;
+  const Request* request_;
   OnCancel on_cancel_;
   bool cancelled_ = false;
 };

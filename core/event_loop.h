@@ -120,6 +120,8 @@ class EventLoop {
   }
 
  private:
+  friend class detail::TaskStateBase;  // Registers futures (core/future.h).
+
   // Makes this loop EventLoop::current() on this thread for a scope.
   class CurrentLoopScope {
    public:

@@ -23,7 +23,7 @@ class TaskHandle {
   using value_type = T;
 
   TaskHandle() noexcept = default;
-  explicit TaskHandle(detail::TaskState<T>* state) noexcept : state_(state) {
+  explicit TaskHandle(detail::TaskStateResult<T>* state) noexcept : state_(state) {
     if (state_) state_->add_ref();
   }
   TaskHandle(const TaskHandle& other) noexcept : TaskHandle(other.state_) {}
@@ -64,20 +64,20 @@ class TaskHandle {
   Awaiter<false> operator co_await() const& noexcept { return Awaiter<false>(state_); }
   Awaiter<true> operator co_await() && noexcept { return Awaiter<true>(state_); }
 
-  detail::TaskState<T>* state() const noexcept { return state_; }
+  detail::TaskStateResult<T>* state() const noexcept { return state_; }
   friend bool operator==(const TaskHandle& a, const TaskHandle& b) noexcept {
     return a.state_ == b.state_;
   }
 
  private:
-  detail::TaskState<T>* state_ = nullptr;
+  detail::TaskStateResult<T>* state_ = nullptr;
 };
 
 template <typename T>
 template <bool kMove>
 class TaskHandle<T>::Awaiter final : private detail::CompletionWaiter, private detail::Suspension {
  public:
-  explicit Awaiter(detail::TaskState<T>* target) noexcept : target_(target) {}
+  explicit Awaiter(detail::TaskStateResult<T>* target) noexcept : target_(target) {}
 
   bool await_ready() const noexcept { return target_->done(); }
   void await_suspend(std::coroutine_handle<> resume_point) {
@@ -99,7 +99,7 @@ class TaskHandle<T>::Awaiter final : private detail::CompletionWaiter, private d
   void on_task_done(detail::TaskStateBase&) override { waiting_->wake(); }
   void cancel() override { target_->cancel(); }
 
-  detail::TaskState<T>* target_;
+  detail::TaskStateResult<T>* target_;
   detail::TaskStateBase* waiting_ = nullptr;
 };
 
@@ -126,7 +126,7 @@ void schedule_callback(EventLoop& loop, std::function<void()> fn);
 template <typename T>
 void DoneCallback<T>::on_task_done(TaskStateBase& task) {
   schedule_callback(task.loop(), [callback = std::move(callback_),
-                                  handle = TaskHandle<T>(static_cast<TaskState<T>*>(&task))] {
+                                  handle = TaskHandle<T>(static_cast<TaskStateResult<T>*>(&task))] {
     callback(handle);
   });
   delete this;

@@ -7,7 +7,7 @@
 //
 // Memory is read three ways, each as growth over a baseline taken after one
 // call has connected the channel and after the caller's own vectors of
-// RemoteTask and handles are reserved (the caller's data, 48 B per task,
+// RemoteTask and handles are reserved (the caller's data, 16 B per task,
 // reported apart):
 //   - VmRSS of this process (/proc/self/statm: resident pages now);
 //   - the bytes `operator new` has handed out and not taken back (this
@@ -161,8 +161,8 @@ struct Figures {
   double total_s = 0;              // First create_task → gather's result.
   double first_create_time_s = 0;  // Server's create_time, from the first create_task.
   double last_create_time_s = 0;
-  double last_finish_time_s = 0;
-  double max_lateness_ms = 0;  // finish − create − sleep, the worst task.
+  double last_finish_time_s = 0;  // Of the last task created.
+  double max_lateness_ms = 0;     // finish − create − sleep, the worse of first and last.
   double client_cpu_s = 0;
   double server_cpu_s = -1;
   std::size_t results = 0;
@@ -195,8 +195,8 @@ Task<void> measure(EventLoop& loop, client::Client& tw, Figures& f, long server_
   // Wait (polling every 5 ms) until every task has its id, then sample.
   for (;;) {
     co_await sleep(std::chrono::milliseconds(5));
-    bool all = std::all_of(remotes.begin(), remotes.end(),
-                           [](const RemoteTask& r) { return !r.id().empty(); });
+    bool all =
+        std::all_of(remotes.begin(), remotes.end(), [](const RemoteTask& r) { return r.has_id(); });
     if (all) break;
   }
   f.all_created_s = seconds(Steady::now() - t0);
@@ -212,16 +212,16 @@ Task<void> measure(EventLoop& loop, client::Client& tw, Figures& f, long server_
   if (server_pid > 0) f.server_cpu_s = process_cpu_seconds(server_pid) - server_cpu0;
   f.results = results.size();
 
-  f.first_create_time_s = 1e9;
-  for (const RemoteTask& r : remotes) {
-    const v1::Task& t = *r.record();
-    double created = since(wall0, t.create_time());
-    double finished = since(wall0, t.finish_time());
-    f.first_create_time_s = std::min(f.first_create_time_s, created);
-    f.last_create_time_s = std::max(f.last_create_time_s, created);
-    f.last_finish_time_s = std::max(f.last_finish_time_s, finished);
-    f.max_lateness_ms = std::max(f.max_lateness_ms, (finished - created - f.sleep_s) * 1e3);
-  }
+  // The answers carry the OUTCOME view (no times): ask the server for the
+  // first and the last task created, in full, after the clock has stopped.
+  const v1::Task first = co_await tw.get(remotes.front().id());
+  const v1::Task last = co_await tw.get(remotes.back().id());
+  f.first_create_time_s = since(wall0, first.create_time());
+  f.last_create_time_s = since(wall0, last.create_time());
+  f.last_finish_time_s = since(wall0, last.finish_time());
+  f.max_lateness_ms = std::max(since(wall0, first.finish_time()) - f.first_create_time_s,
+                               f.last_finish_time_s - f.last_create_time_s) * 1e3 -
+                      f.sleep_s * 1e3;
 }
 
 }  // namespace

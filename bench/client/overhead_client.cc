@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -133,24 +134,27 @@ struct LibraryRun {
   const std::string& payload;
   Window window;
   Result& result;
-  bool batch_marked = false;  // A batch was counted in this pass.
+  // The client's own counters when the window opened and closed: the
+  // CreateTasks calls it made and the tasks they carried, in the window.
+  std::optional<taskwire::client::ClientStats> at_start{}, at_end{};
 
-  // Mirrors the client's own batching (a flush scheduled with call_soon by
-  // the first create_task of a pass): counts the passes that create tasks.
-  void count_batch(Clock::time_point now) {
-    if (!window.contains(now)) return;
-    ++result.tasks_created_in_window;
-    if (batch_marked) return;
-    batch_marked = true;
-    ++result.batches_in_window;
-    loop.call_soon([this] { batch_marked = false; });
+  void count_batches(Clock::time_point now) {
+    if (!at_start && now >= window.start) at_start = client.stats();
+    if (!at_end && now >= window.end) {
+      at_end = client.stats();
+      if (!at_start) at_start = at_end;
+      result.batches_in_window =
+          static_cast<long long>(at_end->create_calls - at_start->create_calls);
+      result.tasks_created_in_window =
+          static_cast<long long>(at_end->created_tasks - at_start->created_tasks);
+    }
   }
 
   Task<void> worker() {
     for (;;) {
       Clock::time_point started = Clock::now();
+      count_batches(started);
       if (started >= window.end) co_return;
-      count_batch(started);
       Value value = co_await client.create_task("echo", args);
       Clock::time_point now = Clock::now();
       bool good = value.string_value() == payload;

@@ -9,7 +9,9 @@
 #      interleaved round by round; then one short run that counts the calls
 #      the library starts;
 #   2. 100,000 remote sleep(2 s) tasks gathered through the library: wall
-#      time and the client's memory per awaited task;
+#      time and the client's memory per awaited task; then, on a fresh
+#      server, the same tasks made with raw stubs (bench/server's task_load
+#      create-gather: CreateTasks of 10,000, then one Gather) for scale;
 # and prints one table: figures, ratios, targets, PASS/FAIL. The machine is
 # noisy, so only figures from the same run are compared.
 #
@@ -63,12 +65,13 @@ echo "== Machine" >&2
 cat "$OUT_DIR/machine.txt" >&2
 
 echo "== Building (--config=opt)" >&2
-bazel build --config=opt //server:taskwired //bench/client:all >&2 || fail "build failed"
+bazel build --config=opt //server:taskwired //bench/client:all //bench/server:task_load >&2 ||
+  fail "build failed"
 # Copy the binaries out at once: bazel-bin is shared with whoever builds next
 # (possibly with other flags), and the outputs must be the ones just built.
 BIN=$(bazel info --config=opt bazel-bin 2>/dev/null)
 cp -f "$BIN/server/taskwired" "$BIN/bench/client/overhead_client" \
-  "$BIN/bench/client/gather_client" "$OUT_DIR/bin/"
+  "$BIN/bench/client/gather_client" "$BIN/bench/server/task_load" "$OUT_DIR/bin/"
 
 # Servers this script started, stopped by their own pid on exit.
 declare -A PIDS=()
@@ -132,6 +135,14 @@ start_server taskwired-gather --max-ids-per-request 100000 --max-pending-tasks 1
   fail "gather_client failed; see $OUT_DIR/log/taskwired-gather.log"
 cat "$OUT_DIR/gather.json" >&2
 stop_server taskwired-gather
+
+echo "== 2'. The same $GATHER_TASKS tasks with raw stubs: CreateTasks, then one Gather" >&2
+start_server taskwired-gather-raw --max-ids-per-request 100000 --max-pending-tasks 1000000
+"$OUT_DIR/bin/task_load" create-gather --target "127.0.0.1:$PORT" --tasks "$GATHER_TASKS" \
+  --batch 10000 --seconds 2.0 --server-pid "${PIDS[taskwired-gather-raw]}" >"$OUT_DIR/gather_raw.json" ||
+  fail "task_load create-gather failed; see $OUT_DIR/log/taskwired-gather-raw.log"
+cat "$OUT_DIR/gather_raw.json" >&2
+stop_server taskwired-gather-raw
 
 echo "== Results (raw JSON in $OUT_DIR)" >&2
 "$PYTHON" bench/client/report.py "$OUT_DIR"

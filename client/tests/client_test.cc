@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,84 @@ TEST_F(ClientTest, TenThousandRemoteTasksCompleteTogether) {
     auto results = co_await gather(std::move(tasks));
     EXPECT_EQ(results.size(), 10'000u);
     EXPECT_LT(seconds_since(start), 5.0);
+  });
+}
+
+TEST_F(ClientTest, ABatchThatReachesMaxBatchIsSentAtOnceMidPass) {
+  ClientOptions options = options_for(server_.target());
+  options.max_batch = 10;
+  Client client(loop_, options);
+  run([&]() -> Task<void> {
+    std::vector<TaskHandle<Value>> tasks;
+    for (int i = 0; i < 25; ++i)
+      tasks.push_back(
+          client.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
+              .handle());
+    // Still in the pass that created them: two full batches are on their way.
+    EXPECT_EQ(client.stats().create_calls, 2u);
+    EXPECT_EQ(client.stats().created_tasks, 20u);
+    auto results = co_await gather(std::move(tasks));
+    for (int i = 0; i < 25; ++i) EXPECT_EQ(results[i].number_value(), i);
+    EXPECT_EQ(client.stats().create_calls, 3u);
+    EXPECT_EQ(client.stats().created_tasks, 25u);
+  });
+}
+
+TEST_F(ClientTest, TasksCreatedOnePerPassAreAllCreatedAndFollowed) {
+  run([&]() -> Task<void> {
+    std::vector<TaskHandle<Value>> tasks;
+    for (int i = 0; i < 200; ++i) {
+      tasks.push_back(
+          client_.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
+              .handle());
+      co_await sleep(0ms);  // The next one is created in a later pass.
+    }
+    auto results = co_await gather(std::move(tasks));
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(results[i].number_value(), i);
+    EXPECT_EQ(client_.stats().created_tasks, 200u);
+    // Those created while a call was in flight went together in the next.
+    EXPECT_LE(client_.stats().create_calls, 200u);
+    EXPECT_EQ(client_.stats().follow_streams, client_.stats().create_calls);
+  });
+}
+
+TEST_F(ClientTest, CancellingBeforeTheCreationCallAnswersCancelsTheRemoteTask) {
+  run([&]() -> Task<void> {
+    RemoteTask task = client_.create_task("sleep", args(R"({"seconds": 30})"));
+    EXPECT_FALSE(task.has_id());
+    EXPECT_TRUE(task.cancel());
+    EXPECT_THROW(co_await task.handle(), CancelledError);
+    EXPECT_TRUE(task.has_id());
+    if (!task.has_id()) co_return;
+    EXPECT_EQ((co_await client_.get(task.id())).state(), v1::TASK_STATE_CANCELLED);
+    EXPECT_EQ(task.record().value_or(v1::Task()).state(), v1::TASK_STATE_CANCELLED);
+  });
+}
+
+TEST_F(ClientTest, CreatedIdAndRecordTellWhatTheServerSaid) {
+  run([&]() -> Task<void> {
+    RemoteTask good = client_.create_task("echo", args(R"({"value": "hi"})"));
+    RemoteTask failing =
+        client_.create_task("fail", args(R"({"message": "no luck", "type": "ValueError"})"));
+    RemoteTask rejected = client_.create_task("sleep", args(R"({"seconds": -1})"));
+    EXPECT_FALSE(good.record().has_value());
+    std::string id = co_await good.created_id();
+    EXPECT_EQ(id, good.id());
+    EXPECT_EQ((co_await good).string_value(), "hi");
+    std::optional<v1::Task> record = good.record();
+    EXPECT_TRUE(record.has_value());
+    if (!record) co_return;
+    EXPECT_EQ(record->id(), id);
+    EXPECT_EQ(record->state(), v1::TASK_STATE_SUCCEEDED);
+    EXPECT_EQ(record->result().string_value(), "hi");
+    EXPECT_THROW(co_await failing, RemoteTaskError);
+    v1::Task failed = failing.record().value_or(v1::Task());
+    EXPECT_EQ(failed.state(), v1::TASK_STATE_FAILED);
+    EXPECT_EQ(failed.error().type(), "ValueError");
+    EXPECT_EQ(failed.error().message(), "no luck");
+    EXPECT_THROW(co_await rejected.created_id(), RequestRejected);
+    EXPECT_FALSE(rejected.has_id());
+    EXPECT_FALSE(rejected.record().has_value());
   });
 }
 

@@ -20,25 +20,31 @@ class ChildObserver {
 // One completion waiter per child task, all reporting to one observer by
 // index. The waiters unlink themselves when the set is destroyed, so a
 // combinator that returns early leaves nothing behind in its children.
+//
+// A node is 32 bytes (a gather of 100,000 tasks holds 100,000 of them): it
+// finds its index from its place in the array rather than storing it.
 class ChildWatchSet {
  public:
   ChildWatchSet(const std::vector<TaskStateBase*>& children, ChildObserver& observer)
-      : nodes_(std::make_unique<Node[]>(children.size())) {
+      : nodes_(std::make_unique<Node[]>(children.size())), observer_(observer) {
     for (std::size_t i = 0; i < children.size(); ++i) {
-      nodes_[i].observer = &observer;
-      nodes_[i].index = i;
+      nodes_[i].set = this;
       if (!children[i]->done()) children[i]->add_waiter(&nodes_[i]);
     }
   }
+  ChildWatchSet(const ChildWatchSet&) = delete;
+  ChildWatchSet& operator=(const ChildWatchSet&) = delete;
 
  private:
   struct Node final : CompletionWaiter {
-    ChildObserver* observer = nullptr;
-    std::size_t index = 0;
-    void on_task_done(TaskStateBase&) override { observer->on_child_done(index); }
+    ChildWatchSet* set = nullptr;
+    void on_task_done(TaskStateBase&) override {
+      set->observer_.on_child_done(static_cast<std::size_t>(this - set->nodes_.get()));
+    }
   };
 
   std::unique_ptr<Node[]> nodes_;
+  ChildObserver& observer_;
 };
 
 }  // namespace taskwire::detail

@@ -38,12 +38,21 @@ const std::string& TaskStateBase::name() const noexcept {
 
 bool TaskStateBase::cancel() {
   if (done()) return false;
+  on_cancel_requested();
+  return true;
+}
+
+void TaskStateBase::on_cancel_requested() {
   if (suspension_ != nullptr) {
     suspension_->cancel();
   } else {
     must_cancel_ = true;
   }
-  return true;
+}
+
+void TaskStateBase::register_without_body(EventLoop& loop) {
+  started_ = true;
+  loop.register_task(*this, {});
 }
 
 std::exception_ptr TaskStateBase::exception() {
@@ -96,13 +105,18 @@ void TaskStateBase::finish(std::exception_ptr error) noexcept {
   if (!error) {
     // asyncio: a task asked to cancel that returns before seeing it is
     // still cancelled.
-    status_ = std::exchange(must_cancel_, false) ? TaskStatus::kCancelled : TaskStatus::kSucceeded;
+    complete(std::exchange(must_cancel_, false) ? TaskStatus::kCancelled : TaskStatus::kSucceeded,
+             nullptr);
   } else if (is_cancellation(error)) {
-    status_ = TaskStatus::kCancelled;
+    complete(TaskStatus::kCancelled, nullptr);
   } else {
-    status_ = TaskStatus::kFailed;
-    exception_ = std::move(error);
+    complete(TaskStatus::kFailed, std::move(error));
   }
+}
+
+void TaskStateBase::complete(TaskStatus status, std::exception_ptr error) noexcept {
+  status_ = status;
+  if (status == TaskStatus::kFailed) exception_ = std::move(error);
   loop_->on_task_finished();
   add_ref();  // Waiters may drop the last handle.
   while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_done(*this);

@@ -104,8 +104,18 @@ class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
 
   // The body's outcome: its exception, or null once its value is stored.
   void finish(std::exception_ptr error) noexcept;
+  // Finishes with a known status (`error` only for kFailed): wakes the
+  // waiters and drops the loop's reference.
+  void complete(TaskStatus status, std::exception_ptr error) noexcept;
   // Destroys the body's frame if it has not finished.
   virtual void destroy_body() noexcept = 0;
+  // cancel() on an unfinished task. A coroutine task passes the request to
+  // where it is suspended, or keeps it for its next suspension; a future
+  // (core/future.h) decides for itself.
+  virtual void on_cancel_requested();
+  // For a state that has no body (a future): the loop tracks it as a task
+  // that never runs.
+  void register_without_body(EventLoop& loop);
 
  private:
   friend class taskwire::EventLoop;
@@ -128,6 +138,8 @@ TaskStateBase* current_task() noexcept;
 // The running task; throws InvalidStateError outside one.
 TaskStateBase& require_current_task();
 
+// What a TaskHandle<T> refers to: a task's state with room for its value,
+// whether a coroutine (TaskState) or a future (FutureState) produces it.
 template <typename T>
 class TaskStateResult : public TaskStateBase {
  public:
