@@ -98,6 +98,17 @@ void resolve(detail::RemoteState& state, v1::Task& task) {
   }
 }
 
+// The server refused the request (and so created nothing).
+bool rejected(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const RequestRejected&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 detail::RemoteState& remote_state(const TaskHandle<Value>& handle) {
   return static_cast<detail::RemoteState&>(*handle.state());
 }
@@ -179,11 +190,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     if (!options.labels.empty())
       request.mutable_labels()->insert(options.labels.begin(), options.labels.end());
     if (options.timeout) set_duration(*options.timeout, request.mutable_timeout());
-    if (options.idempotency_key.empty()) {
-      append_key(*request.mutable_idempotency_key(), key_prefix_, next_key_++);
-    } else {
+    // Without a key of its own, a task is kept single by its call's key
+    // (see launch()).
+    if (!options.idempotency_key.empty())
       request.set_idempotency_key(std::move(options.idempotency_key));
-    }
     state->batch = pending_.get();
     pending_->tasks.push_back(handle);
     if (pending_->tasks.size() >= options_.max_batch) {
@@ -257,6 +267,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // a new task's first step would: a batch filled mid-pass (a loop creating
   // 100,000 tasks) is then created by the server while the caller goes on.
   void launch(std::shared_ptr<detail::Batch> batch) {
+    set_keys(batch->request);
     ++calls_in_flight_;
     stats_.create_calls++;
     stats_.created_tasks += batch->tasks.size();
@@ -276,6 +287,24 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
           });
         });
     loop_.create_task(send(shared_from_this(), std::move(batch), std::move(call)));
+  }
+
+  // Idempotency keys make a retried creation safe. One key for the call
+  // costs the server far less than one per task; a call whose tasks carry
+  // keys of their own (which the server then requires of all) gives one to
+  // each task that has none.
+  void set_keys(v1::CreateTasksRequest& request) {
+    const bool own_keys = std::any_of(
+        request.tasks().begin(), request.tasks().end(),
+        [](const v1::CreateTaskRequest& task) { return !task.idempotency_key().empty(); });
+    if (!own_keys) {
+      append_key(*request.mutable_idempotency_key(), key_prefix_, next_key_++);
+      return;
+    }
+    for (v1::CreateTaskRequest& task : *request.mutable_tasks()) {
+      if (task.idempotency_key().empty())
+        append_key(*task.mutable_idempotency_key(), key_prefix_, next_key_++);
+    }
   }
 
   // A CreateTasks call started by launch().
@@ -333,9 +362,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
                                   "CreateTasks answered " + std::to_string(response.tasks_size()) +
                                       " tasks for " + std::to_string(batch->tasks.size()))));
       }
-      if (error && batch->tasks.size() > 1) {
-        // One bad task rejects the batch: send them one by one, so that only
-        // the bad ones fail.
+      if (error && batch->tasks.size() > 1 && rejected(error)) {
+        // One bad task rejects the batch, and nothing of it is created: send
+        // them one by one, so that only the bad ones fail. (Any other error
+        // fails them all: the server may have created them under the
+        // call's key, which singles would not find.)
         split(*batch);
         batch->created.set();
         co_return;

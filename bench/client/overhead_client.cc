@@ -378,6 +378,9 @@ class BatchedRaw {
       out_.tasks_created_in_window += tasks;
     }
     for (int i = 0; i < tasks; ++i) *op->request.add_tasks() = task_;
+    // One idempotency key per call, as the library sends.
+    op->request.set_idempotency_key("raw-" + std::to_string(getpid()) + "-" +
+                                    std::to_string(++calls_));
     op->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
     op->reader = stub_.AsyncCreateTasks(&op->context, op->request, &cq_);
     Create* raw = op.release();
@@ -411,7 +414,8 @@ class BatchedRaw {
   Window window_;
   Result& out_;
   grpc::CompletionQueue cq_;
-  int ops_ = 0;  // Calls and streams not yet finished.
+  int ops_ = 0;          // Calls and streams not yet finished.
+  long long calls_ = 0;  // CreateTasks calls made, for their keys.
 };
 
 void drive_raw(std::vector<std::unique_ptr<Slot>>& slots, Window window, Result& out) {
