@@ -228,10 +228,10 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool flush_scheduled_ = false;
   bool broken_ = false;
-  MemberTag<Session, &Session::on_started> started_{this};
-  MemberTag<Session, &Session::on_read> read_{this};
-  MemberTag<Session, &Session::on_written> written_{this};
-  MemberTag<Session, &Session::on_finished> finished_{this};
+  rpc::MemberTag<Session, &Session::on_started> started_{this};
+  rpc::MemberTag<Session, &Session::on_read> read_{this};
+  rpc::MemberTag<Session, &Session::on_written> written_{this};
+  rpc::MemberTag<Session, &Session::on_finished> finished_{this};
 };
 
 struct WorkerTaskContext::State {
@@ -271,7 +271,9 @@ void WorkerTaskContext::heartbeat() const {
 }
 
 Worker::Worker(EventLoop& loop, WorkerOptions options)
-    : loop_(loop), options_(std::move(options)), poller_(std::make_unique<WorkerPoller>()) {
+    : loop_(loop),
+      options_(std::move(options)),
+      poller_(std::make_unique<rpc::OwnedCompletionQueue>()) {
   if (options_.target.empty()) {
     const char* env = std::getenv("TASKWIRE_SERVER");
     options_.target = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
@@ -348,7 +350,7 @@ Task<void> Worker::run() {
     EventLoop& loop;
     ~PollerInstalled() { loop.set_poller(nullptr); }
   } installed{loop_};
-  loop_.set_poller(poller_.get());
+  loop_.set_poller(&poller_->poller());
   Duration delay = options_.initial_reconnect_delay;
   while (!stopping_) {
     bool welcomed = co_await serve_one_session();

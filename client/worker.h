@@ -12,10 +12,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "client/worker_poller.h"
 #include "core/event.h"
 #include "core/event_loop.h"
 #include "core/task.h"
+#include "rpc/cq_poller.h"
 #include "taskwire/v1/workers.grpc.pb.h"
 
 namespace taskwire::client {
@@ -138,7 +138,7 @@ class Worker {
   WorkerOptions options_;
   // Declared before the channel and the sessions: it outlives them, and
   // its destructor hands the queue's last events to their tags.
-  std::unique_ptr<WorkerPoller> poller_;
+  std::unique_ptr<rpc::OwnedCompletionQueue> poller_;
   std::map<std::string, Handler> handlers_;
   std::unique_ptr<ThreadPool> pool_;
   std::shared_ptr<grpc::Channel> channel_;

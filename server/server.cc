@@ -12,9 +12,9 @@
 
 #include "core/event.h"
 #include "core/wait_for.h"
+#include "rpc/cq_poller.h"
 #include "server/builtin_kinds.h"
 #include "server/call_counter.h"
-#include "server/cq_poller.h"
 #include "server/health_service.h"
 #include "server/memory_task_store.h"
 #include "server/metrics/metrics_endpoint.h"
@@ -43,7 +43,7 @@ class Drain {
  public:
   Event stop_requested;
   grpc::Server* server = nullptr;
-  CqPoller* poller = nullptr;
+  rpc::CqPoller* poller = nullptr;
   HealthService* health = nullptr;
   TaskManager* manager = nullptr;
   CallCounter* calls = nullptr;
@@ -119,7 +119,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   std::unique_ptr<grpc::ServerCompletionQueue> queue = builder.AddCompletionQueue();
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) throw std::runtime_error("cannot listen on " + options_.listen);
-  CqPoller poller(*queue);
+  rpc::CqPoller poller(*queue);
   loop.set_poller(&poller);
   service.listen(*queue);
   health.listen(*queue);

@@ -11,9 +11,9 @@
 #include "core/event.h"
 #include "core/event_loop.h"
 #include "core/task.h"
+#include "rpc/cq_tag.h"
 #include "server/call_counter.h"
 #include "server/call_report.h"
-#include "server/cq_tag.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/sent.h"
 
@@ -208,10 +208,10 @@ class StreamCall {
   bool done_seen_ = false;
   bool callback_pending_ = false;
   grpc::Status final_status_;
-  MemberTag<StreamCall, &StreamCall::on_arrived> arrived_{this};
-  MemberTag<StreamCall, &StreamCall::on_written> written_{this};
-  MemberTag<StreamCall, &StreamCall::on_finished> finished_{this};
-  MemberTag<StreamCall, &StreamCall::on_done> done_{this};
+  rpc::MemberTag<StreamCall, &StreamCall::on_arrived> arrived_{this};
+  rpc::MemberTag<StreamCall, &StreamCall::on_written> written_{this};
+  rpc::MemberTag<StreamCall, &StreamCall::on_finished> finished_{this};
+  rpc::MemberTag<StreamCall, &StreamCall::on_done> done_{this};
 };
 
 }  // namespace taskwire::server

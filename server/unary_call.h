@@ -8,9 +8,9 @@
 #include "core/errors.h"
 #include "core/event_loop.h"
 #include "core/task.h"
+#include "rpc/cq_tag.h"
 #include "server/call_counter.h"
 #include "server/call_report.h"
-#include "server/cq_tag.h"
 #include "server/metrics/rpc_metrics.h"
 
 namespace taskwire::server {
@@ -140,9 +140,9 @@ class UnaryCall {
   bool finished_seen_ = false;
   bool done_seen_ = false;
   bool callback_pending_ = false;
-  MemberTag<UnaryCall, &UnaryCall::on_arrived> arrived_{this};
-  MemberTag<UnaryCall, &UnaryCall::on_finished> finished_{this};
-  MemberTag<UnaryCall, &UnaryCall::on_done> done_{this};
+  rpc::MemberTag<UnaryCall, &UnaryCall::on_arrived> arrived_{this};
+  rpc::MemberTag<UnaryCall, &UnaryCall::on_finished> finished_{this};
+  rpc::MemberTag<UnaryCall, &UnaryCall::on_done> done_{this};
 };
 
 }  // namespace taskwire::server

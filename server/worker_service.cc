@@ -3,7 +3,7 @@
 #include <deque>
 #include <optional>
 
-#include "server/cq_tag.h"
+#include "rpc/cq_tag.h"
 
 namespace taskwire::server {
 
@@ -188,11 +188,11 @@ class WorkerCall final : public WorkerStream {
   bool finished_seen_ = false;
   bool done_seen_ = false;
   grpc::Status final_status_;
-  MemberTag<WorkerCall, &WorkerCall::on_arrived> arrived_{this};
-  MemberTag<WorkerCall, &WorkerCall::on_read> read_{this};
-  MemberTag<WorkerCall, &WorkerCall::on_written> written_{this};
-  MemberTag<WorkerCall, &WorkerCall::on_finished> finished_{this};
-  MemberTag<WorkerCall, &WorkerCall::on_done> done_{this};
+  rpc::MemberTag<WorkerCall, &WorkerCall::on_arrived> arrived_{this};
+  rpc::MemberTag<WorkerCall, &WorkerCall::on_read> read_{this};
+  rpc::MemberTag<WorkerCall, &WorkerCall::on_written> written_{this};
+  rpc::MemberTag<WorkerCall, &WorkerCall::on_finished> finished_{this};
+  rpc::MemberTag<WorkerCall, &WorkerCall::on_done> done_{this};
 };
 
 void WorkerService::listen(grpc::ServerCompletionQueue& queue) {

@@ -1,6 +1,6 @@
 #pragma once
 
-namespace taskwire::server {
+namespace taskwire::rpc {
 
 // What a completion-queue tag points at: the object that continues once
 // gRPC completes the operation. Runs on the loop thread (CqPoller).
@@ -24,4 +24,4 @@ class MemberTag final : public CqTag {
   Owner* owner_;
 };
 
-}  // namespace taskwire::server
+}  // namespace taskwire::rpc

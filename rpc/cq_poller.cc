@@ -1,11 +1,11 @@
-#include "server/cq_poller.h"
+#include "rpc/cq_poller.h"
 
 #include <grpc/support/time.h>
 #include <grpcpp/alarm.h>
 
 #include <chrono>
 
-namespace taskwire::server {
+namespace taskwire::rpc {
 namespace {
 
 gpr_timespec to_gpr(TimePoint deadline) {
@@ -22,7 +22,7 @@ gpr_timespec to_gpr(TimePoint deadline) {
 // wake-up, freed by its own event.
 class WakeUp final : public CqTag {
  public:
-  explicit WakeUp(grpc::ServerCompletionQueue& queue) {
+  explicit WakeUp(grpc::CompletionQueue& queue) {
     alarm_.Set(&queue, gpr_inf_past(GPR_CLOCK_MONOTONIC), static_cast<CqTag*>(this));
   }
   void on_event(bool) override { delete this; }
@@ -69,4 +69,11 @@ void CqPoller::shutdown() {
   queue_.Shutdown();
 }
 
-}  // namespace taskwire::server
+void CqPoller::shutdown_and_drain() {
+  shutdown();
+  void* tag;
+  bool ok;
+  while (queue_.Next(&tag, &ok)) static_cast<CqTag*>(tag)->on_event(ok);
+}
+
+}  // namespace taskwire::rpc
