@@ -11,6 +11,7 @@
 
 #include "client/errors.h"
 #include "client/rpc_call.h"
+#include "core/errors.h"
 #include "core/event.h"
 #include "core/sleep.h"
 
@@ -95,17 +96,6 @@ void resolve(detail::RemoteState& state, v1::Task& task) {
     default:
       state.set_exception(std::make_exception_ptr(
           RemoteTaskError(task.id(), task.error().type(), task.error().message())));
-  }
-}
-
-// The server refused the request (and so created nothing).
-bool rejected(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const RequestRejected&) {
-    return true;
-  } catch (...) {
-    return false;
   }
 }
 
@@ -362,7 +352,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
                                   "CreateTasks answered " + std::to_string(response.tasks_size()) +
                                       " tasks for " + std::to_string(batch->tasks.size()))));
       }
-      if (error && batch->tasks.size() > 1 && rejected(error)) {
+      if (error && batch->tasks.size() > 1 && holds<RequestRejected>(error)) {
         // One bad task rejects the batch, and nothing of it is created: send
         // them one by one, so that only the bad ones fail. (Any other error
         // fails them all: the server may have created them under the

@@ -41,4 +41,17 @@ class ExceptionGroup : public std::runtime_error {
 // A short description of an exception_ptr's exception, for logs.
 std::string describe(const std::exception_ptr& e);
 
+// Whether `error` holds an exception of type E (or one derived from it).
+template <typename E>
+bool holds(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace taskwire

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "core/as_completed.h"
+#include "core/errors.h"
 #include "core/queue.h"
 #include "core/wait.h"
 #include "server/request_validation.h"
@@ -370,14 +371,7 @@ TaskManager::Recovered TaskManager::recover() {
 }
 
 bool TaskManager::left_unfinished(const TaskRecord& record, const std::exception_ptr& error) const {
-  if (!leaving_ || !error || record.cancel_requested) return false;
-  try {
-    std::rethrow_exception(error);
-  } catch (const CancelledError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
+  return leaving_ && !record.cancel_requested && holds<CancelledError>(error);
 }
 
 void TaskManager::finish(TaskRecord& record, std::exception_ptr error, Value result) {

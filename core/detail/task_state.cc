@@ -7,16 +7,6 @@ namespace {
 
 thread_local TaskStateBase* t_current_task = nullptr;
 
-bool is_cancellation(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const CancelledError&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 }  // namespace
 
 TaskStateBase* current_task() noexcept { return t_current_task; }
@@ -107,7 +97,7 @@ void TaskStateBase::finish(std::exception_ptr error) noexcept {
     // still cancelled.
     complete(std::exchange(must_cancel_, false) ? TaskStatus::kCancelled : TaskStatus::kSucceeded,
              nullptr);
-  } else if (is_cancellation(error)) {
+  } else if (holds<CancelledError>(error)) {
     complete(TaskStatus::kCancelled, nullptr);
   } else {
     complete(TaskStatus::kFailed, std::move(error));
