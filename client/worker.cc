@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/sleep.h"
 #include "core/wait_for.h"
+#include "rpc/message_batch.h"
 
 namespace taskwire::client {
 namespace {
@@ -130,11 +131,6 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   grpc::Status status;
 
  private:
-  // A batch stops growing at this many messages or bytes (unless its first
-  // message alone is bigger).
-  static constexpr int kMaxBatchMessages = 1024;
-  static constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
-
   void on_started(bool ok) {
     --in_flight_;
     if (!ok) {
@@ -166,20 +162,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
 
   void write_next() {
     writing_ = true;
-    if (!server_takes_batches || pending_.size() == 1) {
-      outgoing_ = std::move(pending_.front());
-      pending_.pop_front();
-    } else {
-      outgoing_.Clear();
-      auto& batch = *outgoing_.mutable_batch()->mutable_messages();
-      std::size_t bytes = 0;
-      while (!pending_.empty() && batch.size() < kMaxBatchMessages) {
-        bytes += pending_.front().ByteSizeLong();
-        if (!batch.empty() && bytes > kMaxBatchBytes) break;
-        batch.Add(std::move(pending_.front()));
-        pending_.pop_front();
-      }
-    }
+    rpc::take_next_write(pending_, server_takes_batches, outgoing_);
     ++in_flight_;
     stream_->Write(outgoing_, &written_);
   }

@@ -4,18 +4,9 @@
 #include <optional>
 
 #include "rpc/cq_tag.h"
+#include "rpc/message_batch.h"
 
 namespace taskwire::server {
-
-namespace {
-
-// A batch stops growing at this many messages or bytes (unless its first
-// message alone is bigger), well under a worker's default receive limit
-// of 4 MiB.
-constexpr int kMaxBatchMessages = 1024;
-constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
-
-}  // namespace
 
 // One worker's Connect stream, from its arrival to its end, on the loop
 // thread: one read outstanding at a time, messages handed to the
@@ -100,20 +91,7 @@ class WorkerCall final : public WorkerStream {
 
   void write_next() {
     writing_ = true;
-    if (!batches_ || queue_.size() == 1) {
-      outgoing_ = std::move(queue_.front());
-      queue_.pop_front();
-    } else {
-      outgoing_.Clear();
-      auto& batch = *outgoing_.mutable_batch()->mutable_messages();
-      std::size_t bytes = 0;
-      while (!queue_.empty() && batch.size() < kMaxBatchMessages) {
-        bytes += queue_.front().ByteSizeLong();
-        if (!batch.empty() && bytes > kMaxBatchBytes) break;
-        batch.Add(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
+    rpc::take_next_write(queue_, batches_, outgoing_);
     stream_.Write(outgoing_, &written_);
   }
 
