@@ -82,7 +82,9 @@ class Worker::ThreadPool {
 
 // One Connect stream on the worker's completion queue, driven from the
 // loop thread: one read outstanding at a time, each message read handed
-// to the worker at once; one write at a time. What is sent during a loop
+// to the worker at once, the next read started with the next write or
+// once the loop is idle (see CqPoller::defer: its flow-control update
+// then leaves with the answers, not ahead of them); one write at a time. What is sent during a loop
 // pass is written at the start of the next (or once the write in flight
 // is done), all together, as one WorkerBatch once the server said it
 // takes batches: the answers of 64 tasks assigned together go out as one
@@ -95,8 +97,8 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
     std::shared_ptr<WorkerTaskContext::State> context;
   };
 
-  Session(Worker& worker, grpc::CompletionQueue& queue)
-      : worker_(&worker), loop_(worker.loop_), queue_(queue) {}
+  Session(Worker& worker, rpc::OwnedCompletionQueue& queue)
+      : worker_(&worker), loop_(worker.loop_), queue_(queue.queue()), poller_(queue.poller()) {}
 
   void start(v1::WorkerService::Stub& stub, v1::WorkerMessage hello) {
     self_ = shared_from_this();
@@ -155,9 +157,29 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
     } else {
       if (worker_ != nullptr) worker_->on_message(self_, incoming_);
       incoming_.Clear();
-      read_next();
+      read_later();
     }
     release_if_over();
+  }
+
+  void read_later() {
+    read_owed_ = true;
+    if (read_deferred_) return;
+    read_deferred_ = true;
+    ++in_flight_;
+    poller_.defer(read_due_);
+  }
+
+  void on_read_due(bool queue_open) {
+    --in_flight_;
+    read_deferred_ = false;
+    if (read_owed_ && queue_open) start_owed_read();
+    release_if_over();
+  }
+
+  void start_owed_read() {
+    read_owed_ = false;
+    read_next();
   }
 
   void write_next() {
@@ -165,6 +187,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
     rpc::take_next_write(pending_, server_takes_batches, outgoing_);
     ++in_flight_;
     stream_->Write(outgoing_, &written_);
+    if (read_owed_) start_owed_read();
   }
 
   void on_written(bool ok) {
@@ -200,6 +223,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   Worker* worker_;
   EventLoop& loop_;
   grpc::CompletionQueue& queue_;
+  rpc::CqPoller& poller_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::WorkerMessage, v1::ServerMessage>> stream_;
   std::shared_ptr<Session> self_;  // Until every operation is back.
@@ -211,8 +235,11 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool flush_scheduled_ = false;
   bool broken_ = false;
+  bool read_owed_ = false;      // A read is to start with the next write.
+  bool read_deferred_ = false;  // read_due_ is with the poller.
   rpc::MemberTag<Session, &Session::on_started> started_{this};
   rpc::MemberTag<Session, &Session::on_read> read_{this};
+  rpc::MemberTag<Session, &Session::on_read_due> read_due_{this};
   rpc::MemberTag<Session, &Session::on_written> written_{this};
   rpc::MemberTag<Session, &Session::on_finished> finished_{this};
 };
@@ -366,7 +393,7 @@ Task<void> send_heartbeats(std::weak_ptr<Worker::Session> weak, Duration interva
 }  // namespace
 
 Task<bool> Worker::serve_one_session() {
-  auto session = std::make_shared<Session>(*this, poller_->queue());
+  auto session = std::make_shared<Session>(*this, *poller_);
   session_ = session;
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_identity(options_.identity);

@@ -38,6 +38,8 @@ void CqPoller::poll(TimePoint deadline) {
   TimePoint now = std::chrono::steady_clock::now();
   if (deadline == kNoWait && now - last_poll_ < kBusyPollInterval) return;
   last_poll_ = now;
+  // What a deferred tag starts may give the loop work: look without waiting.
+  if (fire_deferred(deadline != kNoWait)) deadline = kNoWait;
   gpr_timespec wait_until = to_gpr(deadline);
   for (int n = 0; n < kMaxEventsPerPoll; ++n) {
     void* tag;
@@ -50,9 +52,38 @@ void CqPoller::poll(TimePoint deadline) {
       case grpc::CompletionQueue::TIMEOUT:
         return;
       case grpc::CompletionQueue::SHUTDOWN:
+        fail_deferred();
         drained.set();
         return;
     }
+  }
+}
+
+bool CqPoller::fire_deferred(bool loop_idle) {
+  if (deferred_before_last_look_.empty() && deferred_since_last_look_.empty()) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return false;  // They fail once the queue is drained.
+  }
+  std::vector<CqTag*> due = std::move(deferred_before_last_look_);
+  deferred_before_last_look_.clear();
+  if (loop_idle) {
+    due.insert(due.end(), deferred_since_last_look_.begin(), deferred_since_last_look_.end());
+    deferred_since_last_look_.clear();
+  } else {
+    deferred_before_last_look_.swap(deferred_since_last_look_);
+  }
+  for (CqTag* tag : due) tag->on_event(true);
+  return !due.empty();
+}
+
+void CqPoller::fail_deferred() {
+  while (!deferred_before_last_look_.empty() || !deferred_since_last_look_.empty()) {
+    std::vector<CqTag*> due = std::move(deferred_before_last_look_);
+    due.insert(due.end(), deferred_since_last_look_.begin(), deferred_since_last_look_.end());
+    deferred_before_last_look_.clear();
+    deferred_since_last_look_.clear();
+    for (CqTag* tag : due) tag->on_event(false);
   }
 }
 
@@ -74,6 +105,7 @@ void CqPoller::shutdown_and_drain() {
   void* tag;
   bool ok;
   while (queue_.Next(&tag, &ok)) static_cast<CqTag*>(tag)->on_event(ok);
+  fail_deferred();
 }
 
 }  // namespace taskwire::rpc

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <mutex>
+#include <vector>
 
 #include "core/event.h"
 #include "core/poller.h"
@@ -22,6 +23,16 @@ class CqPoller final : public Poller {
   void poll(TimePoint deadline) override;
   // Puts an alarm that is already due on the queue.
   void wake() override;
+
+  // Loop thread: calls tag.on_event(true) just before a later look at the
+  // queue: the next one that waits (the loop has nothing else to do), or,
+  // while the loop stays busy, the one after next; on_event(false) if the
+  // queue is shut down first. For an operation better started after what
+  // the current pass writes: starting a stream's next Read makes gRPC send
+  // a flow-control update (WINDOW_UPDATE) at once, a system call that
+  // would otherwise come before the pass's answer. The tag's owner stays
+  // alive, and defers it again only once it has fired.
+  void defer(CqTag& tag) { deferred_since_last_look_.push_back(&tag); }
 
   // Thread-safe: shuts the queue down (a server's, after grpc::Server::
   // Shutdown has returned). Wake-ups stop; `drained` is set, on the loop,
@@ -47,6 +58,12 @@ class CqPoller final : public Poller {
   std::mutex mutex_;
   bool closed_ = false;  // Guarded by mutex_.
   TimePoint last_poll_{};
+  std::vector<CqTag*> deferred_since_last_look_;
+  std::vector<CqTag*> deferred_before_last_look_;
+
+  // Fires the deferred tags that are due; true if any fired.
+  bool fire_deferred(bool loop_idle);
+  void fail_deferred();
 };
 
 // A completion queue of one's own (a client's or a worker's), served by a

@@ -123,7 +123,7 @@ void Server::run(const std::function<void(int port)>& on_listening) {
   loop.set_poller(&poller);
   service.listen(*queue);
   health.listen(*queue);
-  worker_service.listen(*queue);
+  worker_service.listen(*queue, poller);
   health.set_serving(true);
 
   Drain drain;

@@ -3,15 +3,17 @@
 #include <deque>
 #include <optional>
 
-#include "rpc/cq_tag.h"
 #include "rpc/message_batch.h"
 
 namespace taskwire::server {
 
 // One worker's Connect stream, from its arrival to its end, on the loop
 // thread: one read outstanding at a time, messages handed to the
-// dispatcher as they come; the dispatcher's messages written one write
-// at a time. What is sent during a loop pass is written at the start of
+// dispatcher as they come, the next read started with the next write or
+// once the loop is idle (see CqPoller::defer: its flow-control update
+// then leaves after the answers the message led to, or with the
+// assignments it made room for); the dispatcher's messages written one
+// write at a time. What is sent during a loop pass is written at the start of
 // the next one (or once the write in flight is done), all together, as
 // one ServerBatch if the worker understands batches: the 64 assignments
 // that 64 results make room for go out in one message, not one and then
@@ -85,14 +87,33 @@ class WorkerCall final : public WorkerStream {
     }
     if (attached_) service_.dispatcher_.receive(id_, incoming_);
     incoming_.Clear();
-    if (!done_seen_) read_next();
+    if (!done_seen_) read_later();
     delete_if_over();
+  }
+
+  void read_later() {
+    read_owed_ = true;
+    if (read_deferred_) return;
+    read_deferred_ = true;
+    service_.poller_->defer(read_due_);
+  }
+
+  void on_read_due(bool queue_open) {
+    read_deferred_ = false;
+    if (read_owed_ && queue_open && !done_seen_) start_owed_read();
+    delete_if_over();
+  }
+
+  void start_owed_read() {
+    read_owed_ = false;
+    read_next();
   }
 
   void write_next() {
     writing_ = true;
     rpc::take_next_write(queue_, batches_, outgoing_);
     stream_.Write(outgoing_, &written_);
+    if (read_owed_ && !done_seen_) start_owed_read();
   }
 
   void on_written(bool ok) {
@@ -145,7 +166,7 @@ class WorkerCall final : public WorkerStream {
   void delete_if_over() {
     // Every stream is finished in the end (on_done or on_written see to
     // it), so done, finished and nothing in flight means nothing is left.
-    if (done_seen_ && finished_seen_ && !reading_ && !writing_) delete this;
+    if (done_seen_ && finished_seen_ && !reading_ && !read_deferred_ && !writing_) delete this;
   }
 
   WorkerService& service_;
@@ -160,6 +181,8 @@ class WorkerCall final : public WorkerStream {
   bool batches_ = false;
   bool attached_ = false;
   bool reading_ = false;
+  bool read_owed_ = false;      // A read is to start with the next write.
+  bool read_deferred_ = false;  // read_due_ is with the poller.
   bool writing_ = false;
   bool finishing_ = false;
   bool finish_started_ = false;
@@ -168,13 +191,15 @@ class WorkerCall final : public WorkerStream {
   grpc::Status final_status_;
   rpc::MemberTag<WorkerCall, &WorkerCall::on_arrived> arrived_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_read> read_{this};
+  rpc::MemberTag<WorkerCall, &WorkerCall::on_read_due> read_due_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_written> written_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_finished> finished_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_done> done_{this};
 };
 
-void WorkerService::listen(grpc::ServerCompletionQueue& queue) {
+void WorkerService::listen(grpc::ServerCompletionQueue& queue, rpc::CqPoller& poller) {
   queue_ = &queue;
+  poller_ = &poller;
   constexpr int kConnectsRequestedAhead = 8;
   for (int i = 0; i < kConnectsRequestedAhead; ++i) WorkerCall::listen(*this);
 }

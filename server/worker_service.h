@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "core/event_loop.h"
+#include "rpc/cq_poller.h"
 #include "server/call_counter.h"
 #include "server/dispatcher.h"
 #include "taskwire/v1/workers.grpc.pb.h"
@@ -19,8 +20,9 @@ class WorkerService {
       : loop_(loop), dispatcher_(dispatcher), live_(live) {}
 
   grpc::Service* service() noexcept { return &service_; }
-  // Once the server is started: asks gRPC for the first Connect calls.
-  void listen(grpc::ServerCompletionQueue& queue);
+  // Once the server is started: asks gRPC for the first Connect calls, on
+  // the queue that `poller` serves.
+  void listen(grpc::ServerCompletionQueue& queue, rpc::CqPoller& poller);
 
  private:
   friend class WorkerCall;
@@ -29,6 +31,7 @@ class WorkerService {
   Dispatcher& dispatcher_;
   LiveCalls& live_;
   grpc::ServerCompletionQueue* queue_ = nullptr;
+  rpc::CqPoller* poller_ = nullptr;
   v1::WorkerService::AsyncService service_;
 };
 
