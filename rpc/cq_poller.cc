@@ -47,6 +47,14 @@ void CqPoller::poll(TimePoint deadline) {
     switch (queue_.AsyncNext(&tag, &ok, wait_until)) {
       case grpc::CompletionQueue::GOT_EVENT:
         static_cast<CqTag*>(tag)->on_event(ok);
+        if (deadline != kNoWait) {
+          // Woken from idle: an event seldom comes alone by chance, and
+          // looking for a second one is a system call in the way of this
+          // one's answer. What else is queued waits for the next look:
+          // at once if the loop is idle again, else kBusyPollInterval.
+          last_poll_ = std::chrono::steady_clock::now();
+          return;
+        }
         wait_until = gpr_inf_past(GPR_CLOCK_MONOTONIC);
         break;
       case grpc::CompletionQueue::TIMEOUT:
