@@ -15,6 +15,7 @@
 #include "core/sleep.h"
 #include "core/wait_for.h"
 #include "rpc/message_batch.h"
+#include "rpc/owed_read.h"
 
 namespace taskwire::client {
 namespace {
@@ -157,29 +158,14 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
     } else {
       if (worker_ != nullptr) worker_->on_message(self_, incoming_);
       incoming_.Clear();
-      read_later();
+      owed_read_.owe();
     }
     release_if_over();
   }
 
-  void read_later() {
-    read_owed_ = true;
-    if (read_deferred_) return;
-    read_deferred_ = true;
-    ++in_flight_;
-    poller_.defer(read_due_);
-  }
-
   void on_read_due(bool queue_open) {
-    --in_flight_;
-    read_deferred_ = false;
-    if (read_owed_ && queue_open) start_owed_read();
+    if (owed_read_.due(queue_open)) read_next();
     release_if_over();
-  }
-
-  void start_owed_read() {
-    read_owed_ = false;
-    read_next();
   }
 
   void write_next() {
@@ -187,7 +173,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
     rpc::take_next_write(pending_, server_takes_batches, outgoing_);
     ++in_flight_;
     stream_->Write(outgoing_, &written_);
-    if (read_owed_) start_owed_read();
+    if (owed_read_.take()) read_next();
   }
 
   void on_written(bool ok) {
@@ -217,7 +203,7 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
 
   // Last in each handler: may free the session.
   void release_if_over() {
-    if (ended.is_set() && in_flight_ == 0) self_.reset();
+    if (ended.is_set() && in_flight_ == 0 && !owed_read_.deferred()) self_.reset();
   }
 
   Worker* worker_;
@@ -235,11 +221,10 @@ class Worker::Session final : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool flush_scheduled_ = false;
   bool broken_ = false;
-  bool read_owed_ = false;      // A read is to start with the next write.
-  bool read_deferred_ = false;  // read_due_ is with the poller.
   rpc::MemberTag<Session, &Session::on_started> started_{this};
   rpc::MemberTag<Session, &Session::on_read> read_{this};
   rpc::MemberTag<Session, &Session::on_read_due> read_due_{this};
+  rpc::OwedRead owed_read_{poller_, read_due_};
   rpc::MemberTag<Session, &Session::on_written> written_{this};
   rpc::MemberTag<Session, &Session::on_finished> finished_{this};
 };

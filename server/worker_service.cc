@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "rpc/message_batch.h"
+#include "rpc/owed_read.h"
 
 namespace taskwire::server {
 
@@ -87,33 +88,20 @@ class WorkerCall final : public WorkerStream {
     }
     if (attached_) service_.dispatcher_.receive(id_, incoming_);
     incoming_.Clear();
-    if (!done_seen_) read_later();
+    if (!done_seen_) owed_read_.owe();
     delete_if_over();
-  }
-
-  void read_later() {
-    read_owed_ = true;
-    if (read_deferred_) return;
-    read_deferred_ = true;
-    service_.poller_->defer(read_due_);
   }
 
   void on_read_due(bool queue_open) {
-    read_deferred_ = false;
-    if (read_owed_ && queue_open && !done_seen_) start_owed_read();
+    if (owed_read_.due(queue_open) && !done_seen_) read_next();
     delete_if_over();
-  }
-
-  void start_owed_read() {
-    read_owed_ = false;
-    read_next();
   }
 
   void write_next() {
     writing_ = true;
     rpc::take_next_write(queue_, batches_, outgoing_);
     stream_.Write(outgoing_, &written_);
-    if (read_owed_ && !done_seen_) start_owed_read();
+    if (owed_read_.take() && !done_seen_) read_next();
   }
 
   void on_written(bool ok) {
@@ -166,7 +154,8 @@ class WorkerCall final : public WorkerStream {
   void delete_if_over() {
     // Every stream is finished in the end (on_done or on_written see to
     // it), so done, finished and nothing in flight means nothing is left.
-    if (done_seen_ && finished_seen_ && !reading_ && !read_deferred_ && !writing_) delete this;
+    if (done_seen_ && finished_seen_ && !reading_ && !owed_read_.deferred() && !writing_)
+      delete this;
   }
 
   WorkerService& service_;
@@ -181,8 +170,6 @@ class WorkerCall final : public WorkerStream {
   bool batches_ = false;
   bool attached_ = false;
   bool reading_ = false;
-  bool read_owed_ = false;      // A read is to start with the next write.
-  bool read_deferred_ = false;  // read_due_ is with the poller.
   bool writing_ = false;
   bool finishing_ = false;
   bool finish_started_ = false;
@@ -192,6 +179,7 @@ class WorkerCall final : public WorkerStream {
   rpc::MemberTag<WorkerCall, &WorkerCall::on_arrived> arrived_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_read> read_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_read_due> read_due_{this};
+  rpc::OwedRead owed_read_{*service_.poller_, read_due_};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_written> written_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_finished> finished_{this};
   rpc::MemberTag<WorkerCall, &WorkerCall::on_done> done_{this};
