@@ -14,16 +14,28 @@ TaskStateBase* current_task() noexcept { return t_current_task; }
 TaskStateBase& require_current_task() {
   if (t_current_task == nullptr) {
     throw InvalidStateError(
-        "awaited outside a task: run coroutines with EventLoop::run or create_task");
+        "awaited outside a task: run coroutines with "
+        "EventLoop::run or create_task");
   }
   return *t_current_task;
 }
+
+// A task's state is allocated per task, pending or not (a server's pending
+// tasks, a client's awaited remote tasks): it must stay this small.
+static_assert(sizeof(TaskStateBase) == 64);
+
+void on_root_body_done(TaskStateBase& root) noexcept { root.on_body_done(); }
 
 TaskStateBase::TaskStateBase() noexcept : loop_(nullptr) {}
 
 const std::string& TaskStateBase::name() const noexcept {
   static const std::string kUnnamed;
-  return name_ ? *name_ : kUnnamed;
+  return extras_ ? extras_->name : kUnnamed;
+}
+
+TaskStateBase::Extras& TaskStateBase::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
 }
 
 bool TaskStateBase::cancel() {
@@ -33,8 +45,9 @@ bool TaskStateBase::cancel() {
 }
 
 void TaskStateBase::on_cancel_requested() {
-  if (suspension_ != nullptr) {
-    suspension_->cancel();
+  Resumption* resumption = this->resumption();
+  if (resumption != nullptr && resumption->suspension != nullptr) {
+    resumption->suspension->cancel();
   } else {
     must_cancel_ = true;
   }
@@ -42,7 +55,7 @@ void TaskStateBase::on_cancel_requested() {
 
 void TaskStateBase::register_without_body(EventLoop& loop) {
   started_ = true;
-  loop.register_task(*this, {});
+  loop.register_task(*this);
 }
 
 std::exception_ptr TaskStateBase::exception() {
@@ -53,7 +66,7 @@ std::exception_ptr TaskStateBase::exception() {
       throw CancelledError();
     default:
       exception_retrieved_ = true;
-      return exception_;
+      return extras_ ? extras_->exception : nullptr;
   }
 }
 
@@ -63,8 +76,9 @@ void TaskStateBase::rethrow_if_unsuccessful() {
 }
 
 void TaskStateBase::suspend(std::coroutine_handle<> resume_point, Suspension* suspension) {
-  resume_point_ = resume_point;
-  suspension_ = suspension;
+  Resumption& resumption = *this->resumption();
+  resumption.point = resume_point;
+  resumption.suspension = suspension;
   if (must_cancel_) {
     must_cancel_ = false;
     suspension->cancel();
@@ -72,7 +86,7 @@ void TaskStateBase::suspend(std::coroutine_handle<> resume_point, Suspension* su
 }
 
 void TaskStateBase::wake() {
-  suspension_ = nullptr;
+  resumption()->suspension = nullptr;
   loop_->schedule(this);
 }
 
@@ -80,14 +94,15 @@ void TaskStateBase::run() {
   TaskStateBase* previous = std::exchange(t_current_task, this);
   if (!started_) {
     started_ = true;
-    if (std::exchange(must_cancel_, false)) {  // Cancelled before its first step: never runs.
+    if (std::exchange(must_cancel_,
+                      false)) {  // Cancelled before its first step: never runs.
       t_current_task = previous;
       destroy_body();
       finish(std::make_exception_ptr(CancelledError()));
       return;
     }
   }
-  resume_point_.resume();
+  resumption()->point.resume();
   t_current_task = previous;
 }
 
@@ -106,7 +121,7 @@ void TaskStateBase::finish(std::exception_ptr error) noexcept {
 
 void TaskStateBase::complete(TaskStatus status, std::exception_ptr error) noexcept {
   status_ = status;
-  if (status == TaskStatus::kFailed) exception_ = std::move(error);
+  if (status == TaskStatus::kFailed) extras().exception = std::move(error);
   loop_->on_task_finished();
   add_ref();  // Waiters may drop the last handle.
   while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_done(*this);

@@ -52,7 +52,12 @@ enum class TaskStatus : std::uint8_t { kPending, kSucceeded, kFailed, kCancelled
 // The shared state of a scheduled task: asyncio's Task. It owns the body's
 // coroutine frame until the body finishes, then keeps only the outcome;
 // handles and the loop (while the task runs) hold references to it.
-class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
+//
+// It is 64 bytes, and every task and future has one (a server holds one per
+// pending task, a client one per awaited remote task): what only some
+// states need lives elsewhere, a name or a failure out of line, where a
+// coroutine is suspended in TaskState.
+class TaskStateBase : public Runnable, public ListNode {
  public:
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
@@ -109,6 +114,9 @@ class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
   void complete(TaskStatus status, std::exception_ptr error) noexcept;
   // Destroys the body's frame if it has not finished.
   virtual void destroy_body() noexcept = 0;
+  // The body has finished; its result is in its promise. May destroy the
+  // body's frame.
+  virtual void on_body_done() noexcept = 0;
   // cancel() on an unfinished task. A coroutine task passes the request to
   // where it is suspended, or keeps it for its next suspension; a future
   // (core/future.h) decides for itself.
@@ -117,16 +125,31 @@ class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
   // that never runs.
   void register_without_body(EventLoop& loop);
 
+  // Where a coroutine task's body is suspended, and what to tell if the
+  // task is cancelled meanwhile.
+  struct Resumption {
+    std::coroutine_handle<> point;  // The body's frame until it first runs.
+    Suspension* suspension = nullptr;
+  };
+  // A coroutine task's; null for a future, which never runs and so is never
+  // suspended or woken.
+  virtual Resumption* resumption() noexcept { return nullptr; }
+
  private:
   friend class taskwire::EventLoop;
+  friend void on_root_body_done(TaskStateBase& root) noexcept;
+
+  // What few tasks have, kept apart so that the others do not pay for it.
+  struct Extras {
+    std::string name;
+    std::exception_ptr exception;  // Of a failed task.
+  };
+  Extras& extras();
 
   EventLoop* loop_;
-  std::coroutine_handle<> resume_point_;  // The body's frame until it first runs.
-  Suspension* suspension_ = nullptr;
   IntrusiveList<CompletionWaiter> waiters_;
-  std::exception_ptr exception_;
-  std::unique_ptr<std::string> name_;
-  std::uint32_t refs_ = 1;  // The loop's, until the task finishes.
+  std::unique_ptr<Extras> extras_;  // Null until a name or a failure is set.
+  std::uint32_t refs_ = 1;          // The loop's, until the task finishes.
   TaskStatus status_ = TaskStatus::kPending;
   bool must_cancel_ = false;
   bool started_ = false;
@@ -161,7 +184,10 @@ class TaskState final : public TaskStateResult<T> {
  public:
   using Body = std::coroutine_handle<detail::TaskPromise<T>>;
 
-  explicit TaskState(Body body) noexcept : body_(body) { body_.promise().set_root(this); }
+  explicit TaskState(Body body) noexcept : body_(body) {
+    body_.promise().set_root(this);
+    resumption_.point = body;
+  }
   ~TaskState() override { destroy_body(); }
 
   Body body() const noexcept { return body_; }
@@ -179,8 +205,10 @@ class TaskState final : public TaskStateResult<T> {
   void destroy_body() noexcept override {
     if (body_) std::exchange(body_, {}).destroy();
   }
+  TaskStateBase::Resumption* resumption() noexcept override { return &resumption_; }
 
   Body body_;
+  TaskStateBase::Resumption resumption_;
 };
 
 }  // namespace detail
