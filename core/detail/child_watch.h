@@ -5,8 +5,16 @@
 #include <vector>
 
 #include "core/detail/task_state.h"
+#include "core/task_handle.h"
 
 namespace taskwire::detail {
+
+// A combinator's child, given as its state or a handle to it.
+inline TaskStateBase* state_of(TaskStateBase* child) noexcept { return child; }
+template <typename T>
+TaskStateBase* state_of(const TaskHandle<T>& child) noexcept {
+  return child.state();
+}
 
 // Told which child of a combinator (gather, wait, as_completed) finished.
 class ChildObserver {
@@ -25,11 +33,14 @@ class ChildObserver {
 // finds its index from its place in the array rather than storing it.
 class ChildWatchSet {
  public:
-  ChildWatchSet(const std::vector<TaskStateBase*>& children, ChildObserver& observer)
+  // `children`: a vector of states or of handles (see state_of).
+  template <typename Children>
+  ChildWatchSet(const Children& children, ChildObserver& observer)
       : nodes_(std::make_unique<Node[]>(children.size())), observer_(observer) {
     for (std::size_t i = 0; i < children.size(); ++i) {
       nodes_[i].set = this;
-      if (!children[i]->done()) children[i]->add_waiter(&nodes_[i]);
+      TaskStateBase* child = state_of(children[i]);
+      if (!child->done()) child->add_waiter(&nodes_[i]);
     }
   }
   ChildWatchSet(const ChildWatchSet&) = delete;
