@@ -14,8 +14,7 @@ TaskStateBase* current_task() noexcept { return t_current_task; }
 TaskStateBase& require_current_task() {
   if (t_current_task == nullptr) {
     throw InvalidStateError(
-        "awaited outside a task: run coroutines with "
-        "EventLoop::run or create_task");
+        "awaited outside a task: run coroutines with EventLoop::run or create_task");
   }
   return *t_current_task;
 }
@@ -23,6 +22,8 @@ TaskStateBase& require_current_task() {
 // A task's state is allocated per task, pending or not (a server's pending
 // tasks, a client's awaited remote tasks): it must stay this small.
 static_assert(sizeof(TaskStateBase) == 64);
+// As is a combinator's link per child.
+static_assert(sizeof(CompletionLink) == 24);
 
 void on_root_body_done(TaskStateBase& root) noexcept { root.on_body_done(); }
 
@@ -94,8 +95,7 @@ void TaskStateBase::run() {
   TaskStateBase* previous = std::exchange(t_current_task, this);
   if (!started_) {
     started_ = true;
-    if (std::exchange(must_cancel_,
-                      false)) {  // Cancelled before its first step: never runs.
+    if (std::exchange(must_cancel_, false)) {  // Cancelled before its first step: never runs.
       t_current_task = previous;
       destroy_body();
       finish(std::make_exception_ptr(CancelledError()));
@@ -124,7 +124,8 @@ void TaskStateBase::complete(TaskStatus status, std::exception_ptr error) noexce
   if (status == TaskStatus::kFailed) extras().exception = std::move(error);
   loop_->on_task_finished();
   add_ref();  // Waiters may drop the last handle.
-  while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_done(*this);
+  while (CompletionLink* waiter = waiters_.pop_front())
+    waiter->target().on_link_done(*this, *waiter);
   release();
   release();  // The loop's reference.
 }
@@ -134,7 +135,7 @@ void TaskStateBase::abandon() noexcept {
   status_ = TaskStatus::kCancelled;
   destroy_body();
   loop_->on_task_finished();
-  while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_abandoned();
+  while (CompletionLink* waiter = waiters_.pop_front()) waiter->target().on_link_abandoned(*waiter);
   release();
 }
 
