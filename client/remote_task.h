@@ -100,6 +100,9 @@ class RemoteState final : public ::taskwire::detail::FutureState<Value> {
   // request).
   void on_cancel_requested() override;
 };
+// One per awaited remote task (a gather of 100,000 holds 100,000), from
+// core's pool of 16-byte size classes.
+static_assert(sizeof(RemoteState) == 144);
 
 }  // namespace detail
 

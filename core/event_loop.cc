@@ -44,15 +44,14 @@ EventLoop::CurrentLoopScope::CurrentLoopScope(EventLoop& loop)
 
 EventLoop::CurrentLoopScope::~CurrentLoopScope() { t_current_loop = previous_; }
 
-void EventLoop::register_task(detail::TaskStateBase& task, std::coroutine_handle<> start) {
+void EventLoop::register_task(detail::TaskStateBase& task) {
   task.loop_ = this;
-  task.resume_point_ = start;
   tasks_.push_back(&task);
   ++pending_tasks_;
 }
 
 void EventLoop::name_task(detail::TaskStateBase& task, std::string name) {
-  task.name_ = std::make_unique<std::string>(std::move(name));
+  task.extras().name = std::move(name);
 }
 
 CallbackHandle EventLoop::call_soon(std::function<void()> fn) {
@@ -194,7 +193,7 @@ void EventLoop::shut_down_tasks(detail::TaskStateBase& main) {
 void EventLoop::report_unretrieved_failure(detail::TaskStateBase& task) {
   task.mark_failure_reported();
   std::string name = task.name().empty() ? "unnamed task" : "task '" + task.name() + "'";
-  report("Exception of " + name + " was never retrieved", task.exception_);
+  report("Exception of " + name + " was never retrieved", task.extras().exception);
 }
 
 void EventLoop::report(const std::string& message, std::exception_ptr error) {

@@ -142,7 +142,7 @@ class EventLoop {
   void fire_due_timers();
   void shut_down_tasks(detail::TaskStateBase& main);
   void report(const std::string& message, std::exception_ptr error);
-  void register_task(detail::TaskStateBase& task, std::coroutine_handle<> start);
+  void register_task(detail::TaskStateBase& task);
   void name_task(detail::TaskStateBase& task, std::string name);
 
   std::unique_ptr<Clock> owned_clock_;
@@ -166,7 +166,7 @@ template <typename T>
 TaskHandle<T> EventLoop::create_task(Task<T> coro) {
   if (!coro.valid()) throw InvalidStateError("create_task: the Task is empty");
   auto* state = new detail::TaskState<T>(coro.release());
-  register_task(*state, state->body());
+  register_task(*state);
   TaskHandle<T> handle(state);
   schedule(state);
   return handle;

@@ -37,26 +37,18 @@ std::vector<TaskStateBase*> states_of(const TaskHandle<T>&... tasks) {
   return {tasks.state()...};
 }
 
-template <typename T>
-std::vector<TaskStateBase*> states_of(const std::vector<TaskHandle<T>>& tasks) {
-  std::vector<TaskStateBase*> states;
-  states.reserve(tasks.size());
-  for (const auto& task : tasks) states.push_back(task.state());
-  return states;
-}
-
 template <typename... T>
 Task<std::tuple<StoredValue<T>...>> gather_tuple(TaskHandle<T>... tasks) {
-  if (TaskStateBase* failed =
-          co_await GatherAwaiter(states_of(tasks...), GatherMode::kStopOnFailure)) {
-    failed->rethrow_if_unsuccessful();
-  }
+  GatherAwaiter<std::vector<TaskStateBase*>> awaiter(states_of(tasks...),
+                                                     GatherMode::kStopOnFailure);
+  if (TaskStateBase* failed = co_await awaiter) failed->rethrow_if_unsuccessful();
   co_return std::tuple<StoredValue<T>...>(stored_value(tasks)...);
 }
 
 template <typename... T>
 Task<std::tuple<Outcome<T>...>> gather_outcomes_tuple(TaskHandle<T>... tasks) {
-  co_await GatherAwaiter(states_of(tasks...), GatherMode::kCollectAll);
+  GatherAwaiter<std::vector<TaskStateBase*>> awaiter(states_of(tasks...), GatherMode::kCollectAll);
+  co_await awaiter;
   co_return std::tuple<Outcome<T>...>(Outcome<T>::of(tasks)...);
 }
 
@@ -72,10 +64,9 @@ std::vector<TaskHandle<T>> ensure_tasks(std::vector<Task<T>> coros) {
 
 template <typename T>
 Task<std::vector<detail::StoredValue<T>>> gather(std::vector<TaskHandle<T>> tasks) {
-  if (detail::TaskStateBase* failed = co_await detail::GatherAwaiter(
-          detail::states_of(tasks), detail::GatherMode::kStopOnFailure)) {
-    failed->rethrow_if_unsuccessful();
-  }
+  detail::GatherAwaiter<const std::vector<TaskHandle<T>>&> awaiter(
+      tasks, detail::GatherMode::kStopOnFailure);
+  if (detail::TaskStateBase* failed = co_await awaiter) failed->rethrow_if_unsuccessful();
   std::vector<detail::StoredValue<T>> values;
   values.reserve(tasks.size());
   for (const auto& task : tasks) values.push_back(detail::stored_value(task));
@@ -97,7 +88,9 @@ requires(sizeof...(A) > 0) auto gather(A&&... awaitables) {
 
 template <typename T>
 Task<std::vector<Outcome<T>>> gather_outcomes(std::vector<TaskHandle<T>> tasks) {
-  co_await detail::GatherAwaiter(detail::states_of(tasks), detail::GatherMode::kCollectAll);
+  detail::GatherAwaiter<const std::vector<TaskHandle<T>>&> awaiter(tasks,
+                                                                   detail::GatherMode::kCollectAll);
+  co_await awaiter;
   std::vector<Outcome<T>> outcomes;
   outcomes.reserve(tasks.size());
   for (const auto& task : tasks) outcomes.push_back(Outcome<T>::of(task));

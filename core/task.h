@@ -17,16 +17,12 @@ class Task;
 namespace detail {
 
 // The scheduled task a body belongs to when the loop runs it as a task
-// rather than another coroutine awaiting it (see task_state.h).
-class RootCompletion {
- public:
-  // The body has finished; its result is in its promise. May destroy the
-  // body's frame.
-  virtual void on_body_done() noexcept = 0;
-
- protected:
-  ~RootCompletion() = default;
-};
+// rather than another coroutine awaiting it (task_state.h).
+class TaskStateBase;
+// Tells `root` that its body has finished; the result is in the body's
+// promise. May destroy the body's frame. (A function rather than a base
+// class with a virtual, so that a task's state carries one vtable pointer.)
+void on_root_body_done(TaskStateBase& root) noexcept;
 
 // Symmetric transfer back to whoever awaited the task, so that a chain of
 // nested co_awaits runs in constant stack space. GCC emits the transfer as a
@@ -38,7 +34,7 @@ struct FinalAwaiter {
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
     auto& promise = self.promise();
     if (promise.continuation_) return promise.continuation_;
-    if (promise.root_ != nullptr) promise.root_->on_body_done();  // May free the frame.
+    if (promise.root_ != nullptr) on_root_body_done(*promise.root_);  // May free the frame.
     return std::noop_coroutine();
   }
   void await_resume() const noexcept {}
@@ -54,14 +50,14 @@ class TaskPromiseBase {
     deallocate_frame(frame, size);
   }
 
-  void set_root(RootCompletion* root) noexcept { root_ = root; }
+  void set_root(TaskStateBase* root) noexcept { root_ = root; }
 
  private:
   friend struct FinalAwaiter;
   template <typename>
   friend class taskwire::Task;
   std::coroutine_handle<> continuation_;
-  RootCompletion* root_ = nullptr;
+  TaskStateBase* root_ = nullptr;
 };
 
 template <typename T>

@@ -3,6 +3,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/detail/child_watch.h"
@@ -18,14 +19,20 @@ enum class GatherMode {
 // Waits for a gather's children. Cancelling the waiting task cancels every
 // unfinished child and, once all have finished, raises CancelledError.
 // Returns the child whose failure ended the wait early, or null.
+//
+// `Children` is a vector of states or of handles (see state_of), held or,
+// as a const reference, borrowed: gather's vector of handles, which outlives
+// the wait, is read in place rather than copied (8 bytes a child).
+template <typename Children>
 class GatherAwaiter final : private ChildObserver, private Suspension {
  public:
-  GatherAwaiter(std::vector<TaskStateBase*> children, GatherMode mode)
-      : children_(std::move(children)), mode_(mode) {}
+  GatherAwaiter(Children children, GatherMode mode)
+      : children_(std::forward<Children>(children)), mode_(mode) {}
 
   bool await_ready() {
     remaining_ = 0;
-    for (TaskStateBase* child : children_) {
+    for (const auto& entry : children_) {
+      TaskStateBase* child = state_of(entry);
       if (!child->done()) {
         ++remaining_;
       } else if (first_failure_ == nullptr && ends_early(*child)) {
@@ -52,8 +59,9 @@ class GatherAwaiter final : private ChildObserver, private Suspension {
   void on_child_done(std::size_t index) override {
     --remaining_;
     if (resumed_) return;
-    if (!cancel_requested_ && ends_early(*children_[index])) {
-      first_failure_ = children_[index];
+    TaskStateBase* child = state_of(children_[index]);
+    if (!cancel_requested_ && ends_early(*child)) {
+      first_failure_ = child;
       resume();
     } else if (remaining_ == 0) {
       resume();
@@ -61,14 +69,14 @@ class GatherAwaiter final : private ChildObserver, private Suspension {
   }
   void cancel() override {
     cancel_requested_ = true;
-    for (TaskStateBase* child : children_) child->cancel();
+    for (const auto& child : children_) state_of(child)->cancel();
   }
   void resume() {
     resumed_ = true;
     waiting_->wake();
   }
 
-  std::vector<TaskStateBase*> children_;
+  Children children_;
   GatherMode mode_;
   std::optional<ChildWatchSet> watch_;
   TaskStateBase* waiting_ = nullptr;

@@ -19,11 +19,24 @@ TaskStateBase& require_current_task() {
   return *t_current_task;
 }
 
+// A task's state is allocated per task, pending or not (a server's pending
+// tasks, a client's awaited remote tasks): it must stay this small.
+static_assert(sizeof(TaskStateBase) == 64);
+// As is a combinator's link per child.
+static_assert(sizeof(CompletionLink) == 24);
+
+void on_root_body_done(TaskStateBase& root) noexcept { root.on_body_done(); }
+
 TaskStateBase::TaskStateBase() noexcept : loop_(nullptr) {}
 
 const std::string& TaskStateBase::name() const noexcept {
   static const std::string kUnnamed;
-  return name_ ? *name_ : kUnnamed;
+  return extras_ ? extras_->name : kUnnamed;
+}
+
+TaskStateBase::Extras& TaskStateBase::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
 }
 
 bool TaskStateBase::cancel() {
@@ -33,8 +46,9 @@ bool TaskStateBase::cancel() {
 }
 
 void TaskStateBase::on_cancel_requested() {
-  if (suspension_ != nullptr) {
-    suspension_->cancel();
+  Resumption* resumption = this->resumption();
+  if (resumption != nullptr && resumption->suspension != nullptr) {
+    resumption->suspension->cancel();
   } else {
     must_cancel_ = true;
   }
@@ -42,7 +56,7 @@ void TaskStateBase::on_cancel_requested() {
 
 void TaskStateBase::register_without_body(EventLoop& loop) {
   started_ = true;
-  loop.register_task(*this, {});
+  loop.register_task(*this);
 }
 
 std::exception_ptr TaskStateBase::exception() {
@@ -53,7 +67,7 @@ std::exception_ptr TaskStateBase::exception() {
       throw CancelledError();
     default:
       exception_retrieved_ = true;
-      return exception_;
+      return extras_ ? extras_->exception : nullptr;
   }
 }
 
@@ -63,8 +77,9 @@ void TaskStateBase::rethrow_if_unsuccessful() {
 }
 
 void TaskStateBase::suspend(std::coroutine_handle<> resume_point, Suspension* suspension) {
-  resume_point_ = resume_point;
-  suspension_ = suspension;
+  Resumption& resumption = *this->resumption();
+  resumption.point = resume_point;
+  resumption.suspension = suspension;
   if (must_cancel_) {
     must_cancel_ = false;
     suspension->cancel();
@@ -72,7 +87,7 @@ void TaskStateBase::suspend(std::coroutine_handle<> resume_point, Suspension* su
 }
 
 void TaskStateBase::wake() {
-  suspension_ = nullptr;
+  resumption()->suspension = nullptr;
   loop_->schedule(this);
 }
 
@@ -87,7 +102,7 @@ void TaskStateBase::run() {
       return;
     }
   }
-  resume_point_.resume();
+  resumption()->point.resume();
   t_current_task = previous;
 }
 
@@ -106,10 +121,11 @@ void TaskStateBase::finish(std::exception_ptr error) noexcept {
 
 void TaskStateBase::complete(TaskStatus status, std::exception_ptr error) noexcept {
   status_ = status;
-  if (status == TaskStatus::kFailed) exception_ = std::move(error);
+  if (status == TaskStatus::kFailed) extras().exception = std::move(error);
   loop_->on_task_finished();
   add_ref();  // Waiters may drop the last handle.
-  while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_done(*this);
+  while (CompletionLink* waiter = waiters_.pop_front())
+    waiter->target().on_link_done(*this, *waiter);
   release();
   release();  // The loop's reference.
 }
@@ -119,7 +135,7 @@ void TaskStateBase::abandon() noexcept {
   status_ = TaskStatus::kCancelled;
   destroy_body();
   loop_->on_task_finished();
-  while (CompletionWaiter* waiter = waiters_.pop_front()) waiter->on_task_abandoned();
+  while (CompletionLink* waiter = waiters_.pop_front()) waiter->target().on_link_abandoned(*waiter);
   release();
 }
 

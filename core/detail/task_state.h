@@ -35,16 +35,52 @@ class Suspension {
   ~Suspension() = default;
 };
 
-// Told, in registration order, when a task finishes. Lives inside whatever
-// waits (an awaiter in a frame, a gather); unlinks itself when destroyed.
-class CompletionWaiter : public ListNode {
+class CompletionLink;
+
+// What a CompletionLink tells when its task finishes: one target may have
+// many links (a gather, one per child), and tells them apart by address.
+class CompletionTarget {
  public:
+  virtual void on_link_done(TaskStateBase& task, CompletionLink& link) = 0;
+  // The loop was destroyed with the task unfinished; the task never will.
+  virtual void on_link_abandoned(CompletionLink&) {}
+
+ protected:
+  ~CompletionTarget() = default;
+};
+
+// An entry in a task's list of waiters, told in registration order when the
+// task finishes. Lives inside whatever waits; unlinks itself when destroyed.
+// 24 bytes, with no vtable of its own: a gather of 100,000 tasks holds
+// 100,000 of them.
+class CompletionLink : public ListNode {
+ public:
+  explicit CompletionLink(CompletionTarget* target = nullptr) noexcept : target_(target) {}
+  void set_target(CompletionTarget* target) noexcept { target_ = target; }
+  CompletionTarget& target() const noexcept { return *target_; }
+
+ private:
+  CompletionTarget* target_;
+};
+
+// A waiter on one task that is its own target (an awaiter in a frame, a
+// done-callback): it overrides on_task_done.
+class CompletionWaiter : public CompletionTarget, public CompletionLink {
+ public:
+  CompletionWaiter() noexcept { set_target(this); }
+  CompletionWaiter(const CompletionWaiter&) = delete;
+  CompletionWaiter& operator=(const CompletionWaiter&) = delete;
+
   virtual void on_task_done(TaskStateBase& task) = 0;
   // The loop was destroyed with the task unfinished; the task never will.
   virtual void on_task_abandoned() {}
 
  protected:
   ~CompletionWaiter() = default;
+
+ private:
+  void on_link_done(TaskStateBase& task, CompletionLink&) final { on_task_done(task); }
+  void on_link_abandoned(CompletionLink&) final { on_task_abandoned(); }
 };
 
 enum class TaskStatus : std::uint8_t { kPending, kSucceeded, kFailed, kCancelled };
@@ -52,7 +88,12 @@ enum class TaskStatus : std::uint8_t { kPending, kSucceeded, kFailed, kCancelled
 // The shared state of a scheduled task: asyncio's Task. It owns the body's
 // coroutine frame until the body finishes, then keeps only the outcome;
 // handles and the loop (while the task runs) hold references to it.
-class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
+//
+// It is 64 bytes, and every task and future has one (a server holds one per
+// pending task, a client one per awaited remote task): what only some
+// states need lives elsewhere, a name or a failure out of line, where a
+// coroutine is suspended in TaskState.
+class TaskStateBase : public Runnable, public ListNode {
  public:
   TaskStateBase(const TaskStateBase&) = delete;
   TaskStateBase& operator=(const TaskStateBase&) = delete;
@@ -72,7 +113,7 @@ class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
   // Throws the task's failure (or CancelledError) if it did not succeed.
   void rethrow_if_unsuccessful();
 
-  void add_waiter(CompletionWaiter* waiter) noexcept { waiters_.push_back(waiter); }
+  void add_waiter(CompletionLink* waiter) noexcept { waiters_.push_back(waiter); }
 
   // Suspension protocol, used by awaitables from await_suspend/await_resume.
   void suspend(std::coroutine_handle<> resume_point, Suspension* suspension);
@@ -109,6 +150,9 @@ class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
   void complete(TaskStatus status, std::exception_ptr error) noexcept;
   // Destroys the body's frame if it has not finished.
   virtual void destroy_body() noexcept = 0;
+  // The body has finished; its result is in its promise. May destroy the
+  // body's frame.
+  virtual void on_body_done() noexcept = 0;
   // cancel() on an unfinished task. A coroutine task passes the request to
   // where it is suspended, or keeps it for its next suspension; a future
   // (core/future.h) decides for itself.
@@ -117,16 +161,31 @@ class TaskStateBase : public Runnable, public ListNode, public RootCompletion {
   // that never runs.
   void register_without_body(EventLoop& loop);
 
+  // Where a coroutine task's body is suspended, and what to tell if the
+  // task is cancelled meanwhile.
+  struct Resumption {
+    std::coroutine_handle<> point;  // The body's frame until it first runs.
+    Suspension* suspension = nullptr;
+  };
+  // A coroutine task's; null for a future, which never runs and so is never
+  // suspended or woken.
+  virtual Resumption* resumption() noexcept { return nullptr; }
+
  private:
   friend class taskwire::EventLoop;
+  friend void on_root_body_done(TaskStateBase& root) noexcept;
+
+  // What few tasks have, kept apart so that the others do not pay for it.
+  struct Extras {
+    std::string name;
+    std::exception_ptr exception;  // Of a failed task.
+  };
+  Extras& extras();
 
   EventLoop* loop_;
-  std::coroutine_handle<> resume_point_;  // The body's frame until it first runs.
-  Suspension* suspension_ = nullptr;
-  IntrusiveList<CompletionWaiter> waiters_;
-  std::exception_ptr exception_;
-  std::unique_ptr<std::string> name_;
-  std::uint32_t refs_ = 1;  // The loop's, until the task finishes.
+  IntrusiveList<CompletionLink> waiters_;
+  std::unique_ptr<Extras> extras_;  // Null until a name or a failure is set.
+  std::uint32_t refs_ = 1;          // The loop's, until the task finishes.
   TaskStatus status_ = TaskStatus::kPending;
   bool must_cancel_ = false;
   bool started_ = false;
@@ -161,7 +220,10 @@ class TaskState final : public TaskStateResult<T> {
  public:
   using Body = std::coroutine_handle<detail::TaskPromise<T>>;
 
-  explicit TaskState(Body body) noexcept : body_(body) { body_.promise().set_root(this); }
+  explicit TaskState(Body body) noexcept : body_(body) {
+    body_.promise().set_root(this);
+    resumption_.point = body;
+  }
   ~TaskState() override { destroy_body(); }
 
   Body body() const noexcept { return body_; }
@@ -179,8 +241,10 @@ class TaskState final : public TaskStateResult<T> {
   void destroy_body() noexcept override {
     if (body_) std::exchange(body_, {}).destroy();
   }
+  TaskStateBase::Resumption* resumption() noexcept override { return &resumption_; }
 
   Body body_;
+  TaskStateBase::Resumption resumption_;
 };
 
 }  // namespace detail

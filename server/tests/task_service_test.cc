@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <future>
 #include <string>
@@ -24,6 +25,40 @@ int thread_count() {
     if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
   }
   return -1;
+}
+
+void* tag(std::intptr_t n) { return reinterpret_cast<void*>(n); }
+
+// Waits (at most 10 s) for a new stream's initial metadata, which must come
+// at once, before any message; then cancels the stream. `reader` was started
+// with tag(1) on `queue`.
+template <typename Message>
+void expect_headers_at_once(grpc::ClientAsyncReader<Message>& reader, grpc::ClientContext& context,
+                            grpc::CompletionQueue& queue) {
+  const auto deadline = std::chrono::system_clock::now() + 10s;
+  void* got = nullptr;
+  bool ok = false;
+  auto next = [&] {
+    return queue.AsyncNext(&got, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT;
+  };
+  ASSERT_TRUE(next()) << "the call did not start within 10 s";
+  EXPECT_EQ(got, tag(1));
+  EXPECT_TRUE(ok) << "the call failed to start";
+  reader.ReadInitialMetadata(tag(2));
+  if (next()) {
+    EXPECT_EQ(got, tag(2));
+    EXPECT_TRUE(ok) << "the stream ended before its initial metadata";
+  } else {
+    ADD_FAILURE() << "no initial metadata within 10 s, while no message was due";
+  }
+  context.TryCancel();
+  grpc::Status status;
+  reader.Finish(&status, tag(3));
+  while (got != tag(3) && queue.Next(&got, &ok)) {
+  }
+  queue.Shutdown();
+  while (queue.Next(&got, &ok)) {
+  }
 }
 
 class TaskServiceTest : public ::testing::Test {
@@ -132,6 +167,38 @@ TEST_F(TaskServiceTest, AsCompletedStreamsTasksInCompletionOrder) {
   while (reader->Read(&task)) order.push_back(task.id());
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(order, (std::vector<std::string>{request.ids(1), request.ids(2), request.ids(0)}));
+}
+
+// A client keeps its serialized request until the stream's initial
+// metadata arrives: a stream that sent it only with its first message would
+// make a client following 10,000 tasks hold their ids until one finished.
+TEST_F(TaskServiceTest, StreamsSendTheirInitialMetadataBeforeAnyMessageIsDue) {
+  v1::Task task = create_sleep(60);
+  {
+    SCOPED_TRACE("AsCompleted");
+    v1::AsCompletedRequest request;
+    request.add_ids(task.id());
+    grpc::CompletionQueue queue;
+    grpc::ClientContext context;
+    auto reader = stub_->AsyncAsCompleted(&context, request, &queue, tag(1));
+    expect_headers_at_once(*reader, context, queue);
+  }
+  {
+    SCOPED_TRACE("WatchTasks");
+    v1::WatchTasksRequest request;
+    request.add_ids(task.id());
+    request.add_states(v1::TASK_STATE_SUCCEEDED);
+    grpc::CompletionQueue queue;
+    grpc::ClientContext context;
+    auto reader = stub_->AsyncWatchTasks(&context, request, &queue, tag(1));
+    expect_headers_at_once(*reader, context, queue);
+  }
+  grpc::ClientContext context;
+  v1::GetTaskRequest get;
+  get.set_id(task.id());
+  v1::Task now;
+  ASSERT_TRUE(stub_->GetTask(&context, get, &now).ok());
+  EXPECT_EQ(now.state(), v1::TASK_STATE_RUNNING) << "no message was due: the task still runs";
 }
 
 TEST_F(TaskServiceTest, StoppingEndsWatchStreamsAndRefusesNewTasks) {
