@@ -373,7 +373,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
           continue;
         }
         v1::Task& task = *response.mutable_tasks(static_cast<int>(i));
-        state.remote.set_id(task.id());
+        state.remote.id.assign(task.id());
         if (finished(task)) {
           resolve(state, task);
         } else {
@@ -406,13 +406,15 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // batch keeps its tasks (sorted by id, to find them) until the end.
   Task<void> follow(detail::Batch& batch) {
     std::vector<TaskHandle<Value>>& tasks = batch.tasks;
-    auto id_of = [](const TaskHandle<Value>& task) { return remote_state(task).remote.id(); };
-    std::sort(tasks.begin(), tasks.end(),
-              [&](const auto& a, const auto& b) { return id_of(a) < id_of(b); });
+    std::sort(tasks.begin(), tasks.end(), [](const auto& a, const auto& b) {
+      return remote_state(a).remote.id.key() < remote_state(b).remote.id.key();
+    });
     // Completes the tasks of `id` (repeated idempotency keys give several
     // the same id); the last takes the result, the others a copy.
     auto on_task = [&](v1::Task& task) {
-      auto [first, last] = std::equal_range(tasks.begin(), tasks.end(), task.id(), IdOrder{});
+      char scratch[16];
+      detail::RemoteId::Key key = detail::RemoteId::key_of(task.id(), scratch);
+      auto [first, last] = std::equal_range(tasks.begin(), tasks.end(), key, IdOrder{});
       for (auto it = first; it != last; ++it) {
         if (std::next(it) == last) {
           resolve(remote_state(*it), task);
@@ -428,8 +430,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       auto request = std::make_unique<v1::AsCompletedRequest>();
       for (const auto& task : tasks) {
         if (task.done()) continue;
-        std::string_view id = id_of(task);
-        request->add_ids(id.data(), id.size());
+        request->add_ids(remote_state(task).remote.id.text());
       }
       if (request->ids_size() == 0) break;
       request->set_view(v1::TASK_VIEW_OUTCOME);
@@ -466,11 +467,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   struct IdOrder {
-    bool operator()(const TaskHandle<Value>& a, const std::string& b) const {
-      return remote_state(a).remote.id() < std::string_view(b);
+    bool operator()(const TaskHandle<Value>& a, const detail::RemoteId::Key& b) const {
+      return remote_state(a).remote.id.key() < b;
     }
-    bool operator()(const std::string& a, const TaskHandle<Value>& b) const {
-      return std::string_view(a) < remote_state(b).remote.id();
+    bool operator()(const detail::RemoteId::Key& a, const TaskHandle<Value>& b) const {
+      return a < remote_state(b).remote.id.key();
     }
   };
 
@@ -480,7 +481,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     detail::RemoteState& state = remote_state(handle);
     std::exception_ptr error;
     try {
-      v1::Task task = co_await cancel(std::string(state.remote.id()));
+      v1::Task task = co_await cancel(state.remote.id.text());
       resolve(state, task);
     } catch (...) {
       error = std::current_exception();
@@ -515,7 +516,7 @@ Task<void> RemoteState::wait_created() {
 void RemoteState::on_cancel_requested() {
   if (std::exchange(remote.cancel_requested, true)) return;
   // Without an id yet, its batch cancels it once created.
-  if (remote.has_id()) batch->impl.cancel_remote(*this);
+  if (!remote.id.empty()) batch->impl.cancel_remote(*this);
 }
 
 }  // namespace detail
@@ -524,7 +525,7 @@ std::optional<v1::Task> RemoteTask::record() const {
   const detail::RemoteState& s = state();
   if (!s.done() || s.remote.remote_state == 0) return std::nullopt;
   v1::Task task;
-  task.set_id(std::string(s.remote.id()));
+  task.set_id(s.remote.id.text());
   task.set_state(static_cast<v1::TaskState>(s.remote.remote_state));
   task.set_attempt(s.remote.attempt);
   if (s.status() == ::taskwire::detail::TaskStatus::kSucceeded) {

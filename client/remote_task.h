@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "client/remote_id.h"
 #include "core/future.h"
 #include "core/shield.h"
 #include "core/task.h"
@@ -21,55 +22,10 @@ namespace detail {
 
 class Batch;
 
-// What the client keeps of a remote task besides its future, in 32 bytes:
-// the server's id, held in place when it is short (the server's are 26
-// characters; a longer one goes to the heap), so that 100,000 awaited tasks
-// do not cost 100,000 more allocations, and the few small fields that fit
-// beside it.
-class RemoteFields {
- public:
-  RemoteFields() noexcept : size_(0) {}
-  RemoteFields(const RemoteFields&) = delete;
-  RemoteFields& operator=(const RemoteFields&) = delete;
-  ~RemoteFields() { clear_id(); }
-
-  bool has_id() const noexcept { return size_ != 0; }
-  std::string_view id() const noexcept {
-    if (size_ == kHeap) return *heap();
-    return {bytes_, size_};
-  }
-  void set_id(std::string_view id) {
-    clear_id();
-    if (id.size() <= kInline) {
-      std::memcpy(bytes_, id.data(), id.size());
-      size_ = static_cast<std::uint8_t>(id.size());
-    } else {
-      auto* text = new std::string(id);
-      std::memcpy(bytes_, &text, sizeof text);
-      size_ = kHeap;
-    }
-  }
-
- private:
-  static constexpr std::size_t kInline = 27;
-  static constexpr std::uint8_t kHeap = 0xff;
-
-  std::string* heap() const noexcept {
-    std::string* text;
-    std::memcpy(&text, bytes_, sizeof text);
-    return text;
-  }
-  void clear_id() noexcept {
-    if (size_ == kHeap) delete heap();
-    size_ = 0;
-  }
-
-  // The id, or (kHeap) a pointer to it: a plain byte array rather than a
-  // union, so that the fields above pack after it.
-  char bytes_[kInline];
-  std::uint8_t size_;  // Of the inline id, or kHeap.
-
- public:
+// What the client keeps of a remote task besides its future, in 22 bytes:
+// the server's id and the few small fields that fit beside it.
+struct RemoteFields {
+  RemoteId id;  // Once the creation call has answered.
   // The server's final state (a v1::TaskState), once finished; 0 if the
   // task could not be created or followed.
   std::uint8_t remote_state = 0;
@@ -77,7 +33,7 @@ class RemoteFields {
   // The attempt that finished it (from the server; saturates).
   std::uint16_t attempt = 0;
 };
-static_assert(sizeof(RemoteFields) == 32);
+static_assert(sizeof(RemoteFields) == 22);
 
 // One remote task as the client knows it: a core future (so that a
 // TaskHandle refers to it and core's combinators take it) completed with
@@ -102,7 +58,7 @@ class RemoteState final : public ::taskwire::detail::FutureState<Value> {
 };
 // One per awaited remote task (a gather of 100,000 holds 100,000), from
 // core's pool of 16-byte size classes.
-static_assert(sizeof(RemoteState) == 144);
+static_assert(sizeof(RemoteState) == 128);
 
 }  // namespace detail
 
@@ -123,19 +79,19 @@ class RemoteTask {
   explicit RemoteTask(TaskHandle<Value> handle) : handle_(std::move(handle)) {}
 
   // The server's id; empty until the creation call has answered.
-  std::string id() const { return std::string(state().remote.id()); }
-  bool has_id() const noexcept { return state().remote.has_id(); }
+  std::string id() const { return state().remote.id.text(); }
+  bool has_id() const noexcept { return !state().remote.id.empty(); }
   // The server's id, once the creation call has answered; throws what the
   // creation failed with.
   Task<std::string> created_id() const {
     TaskHandle<Value> keep = handle_;
     auto& state = static_cast<detail::RemoteState&>(*keep.state());
-    while (!state.remote.has_id() && !state.done()) co_await state.wait_created();
-    if (!state.remote.has_id()) {
+    while (state.remote.id.empty() && !state.done()) co_await state.wait_created();
+    if (state.remote.id.empty()) {
       state.rethrow_if_unsuccessful();
       throw InvalidStateError("remote task finished without an id");
     }
-    co_return std::string(state.remote.id());
+    co_return state.remote.id.text();
   }
   bool done() const noexcept { return handle_.done(); }
   // Asks the server to cancel the task; false if it has already finished.

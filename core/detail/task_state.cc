@@ -95,7 +95,7 @@ void TaskStateBase::run() {
   TaskStateBase* previous = std::exchange(t_current_task, this);
   if (!started_) {
     started_ = true;
-    if (std::exchange(must_cancel_, false)) {  // Cancelled before its first step: never runs.
+    if (take_cancel_request()) {  // Cancelled before its first step: never runs.
       t_current_task = previous;
       destroy_body();
       finish(std::make_exception_ptr(CancelledError()));
@@ -110,8 +110,7 @@ void TaskStateBase::finish(std::exception_ptr error) noexcept {
   if (!error) {
     // asyncio: a task asked to cancel that returns before seeing it is
     // still cancelled.
-    complete(std::exchange(must_cancel_, false) ? TaskStatus::kCancelled : TaskStatus::kSucceeded,
-             nullptr);
+    complete(take_cancel_request() ? TaskStatus::kCancelled : TaskStatus::kSucceeded, nullptr);
   } else if (holds<CancelledError>(error)) {
     complete(TaskStatus::kCancelled, nullptr);
   } else {

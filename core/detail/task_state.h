@@ -5,7 +5,6 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -119,7 +118,11 @@ class TaskStateBase : public Runnable, public ListNode {
   void suspend(std::coroutine_handle<> resume_point, Suspension* suspension);
   void wake();
   // True (once) if the task was asked to cancel after it was last woken.
-  bool take_cancel_request() noexcept { return std::exchange(must_cancel_, false); }
+  bool take_cancel_request() noexcept {
+    bool requested = must_cancel_;
+    must_cancel_ = false;
+    return requested;
+  }
 
   void add_ref() noexcept { ++refs_; }
   void release() noexcept;
@@ -171,6 +174,11 @@ class TaskStateBase : public Runnable, public ListNode {
   // suspended or woken.
   virtual Resumption* resumption() noexcept { return nullptr; }
 
+  // Whether TaskStateResult holds a value: kept here, in a bit beside the
+  // others, so that a result costs no flag of its own.
+  bool value_stored() const noexcept { return value_stored_; }
+  void mark_value_stored() noexcept { value_stored_ = true; }
+
  private:
   friend class taskwire::EventLoop;
   friend void on_root_body_done(TaskStateBase& root) noexcept;
@@ -187,9 +195,10 @@ class TaskStateBase : public Runnable, public ListNode {
   std::unique_ptr<Extras> extras_;  // Null until a name or a failure is set.
   std::uint32_t refs_ = 1;          // The loop's, until the task finishes.
   TaskStatus status_ = TaskStatus::kPending;
-  bool must_cancel_ = false;
-  bool started_ = false;
-  bool exception_retrieved_ = false;
+  bool must_cancel_ : 1 = false;
+  bool started_ : 1 = false;
+  bool exception_retrieved_ : 1 = false;
+  bool value_stored_ : 1 = false;
 };
 
 // The running task on this thread, or null outside a task.
@@ -203,13 +212,25 @@ template <typename T>
 class TaskStateResult : public TaskStateBase {
  public:
   // Caller has checked that the task succeeded.
-  T& value() noexcept { return *value_; }
+  T& value() noexcept { return value_; }
 
  protected:
-  void store(T&& value) { value_.emplace(std::move(value)); }
+  TaskStateResult() noexcept {}
+  ~TaskStateResult() override {
+    if (value_stored()) std::destroy_at(&value_);
+  }
+  // Once at most. A task may store its value and still end cancelled
+  // (asked to cancel as it returned), so the status cannot say whether
+  // the value is there; value_stored() does.
+  void store(T&& value) {
+    std::construct_at(&value_, std::move(value));
+    mark_value_stored();
+  }
 
  private:
-  std::optional<T> value_;
+  union {
+    T value_;  // Constructed by store().
+  };
 };
 
 template <>
