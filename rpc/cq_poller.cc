@@ -48,10 +48,10 @@ void CqPoller::poll(TimePoint deadline) {
       case grpc::CompletionQueue::GOT_EVENT:
         static_cast<CqTag*>(tag)->on_event(ok);
         if (deadline != kNoWait) {
-          // Woken from idle: an event seldom comes alone by chance, and
-          // looking for a second one is a system call in the way of this
-          // one's answer. What else is queued waits for the next look:
-          // at once if the loop is idle again, else kBusyPollInterval.
+          // Woken from idle, the event is most often alone, and looking
+          // for a second one is a system call in the way of this one's
+          // answer. What else is queued waits for the next look: at once
+          // if the loop is idle again, else after kBusyPollInterval.
           last_poll_ = std::chrono::steady_clock::now();
           return;
         }
