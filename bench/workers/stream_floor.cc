@@ -26,7 +26,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/child_process.h"
 #include "bench/proc_stats.h"
 #include "pingpong.grpc.pb.h"
 
@@ -337,50 +337,21 @@ int serve() {
 
 // ---- The client (this process) ----
 
-// This binary again, with --serve, in a child process: its first line of
-// output is kept; closing its stdin stops it.
-class ServerProcess {
- public:
-  ServerProcess() {
-    int to_child[2], from_child[2];
-    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) fail("pipe");
-    pid_ = ::fork();
-    if (pid_ < 0) fail("fork");
-    if (pid_ == 0) {
-      ::dup2(to_child[0], 0);
-      ::dup2(from_child[1], 1);
-      ::close(to_child[1]);
-      ::close(from_child[0]);
-      char* argv[] = {const_cast<char*>("stream_floor"), const_cast<char*>("--serve"), nullptr};
-      ::execv("/proc/self/exe", argv);
-      ::_exit(127);
-    }
-    ::close(to_child[0]);
-    ::close(from_child[1]);
-    stdin_ = to_child[1];
-    std::string line;
-    char c;
-    while (::read(from_child[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(from_child[0]);
-    std::istringstream(line) >> grpc_port_ >> tcp_port_;
-    if (grpc_port_ == 0 || tcp_port_ == 0) {
-      throw std::runtime_error("the server process did not start (it said '" + line + "')");
-    }
-  }
-  ~ServerProcess() {
-    ::close(stdin_);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  int grpc_port() const { return grpc_port_; }
-  int tcp_port() const { return tcp_port_; }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int grpc_port_ = 0;
-  int tcp_port_ = 0;
+// The server process's two ports, from its first line of output.
+struct ServerPorts {
+  int grpc = 0;
+  int tcp = 0;
 };
+
+ServerPorts ports_of(const taskwire::bench::ChildProcess& server) {
+  ServerPorts ports;
+  std::istringstream(server.first_line()) >> ports.grpc >> ports.tcp;
+  if (ports.grpc == 0 || ports.tcp == 0) {
+    throw std::runtime_error("the server process did not start (it said '" + server.first_line() +
+                             "')");
+  }
+  return ports;
+}
 
 // The client's operations; each has one tag, as one of each is in flight.
 enum Op { kStart, kWrite, kRead, kWritesDone, kFinish, kOps };
@@ -569,8 +540,9 @@ int run(int samples, int warmup, const std::vector<std::string>& modes) {
       "%d round trips per mode after %d of warm-up, one at a time; %zu bytes there, %zu "
       "back\n",
       samples, warmup, kPingBytes, kPongBytes);
-  ServerProcess server;
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()),
+  taskwire::bench::ChildProcess server({"--serve"});
+  const ServerPorts ports = ports_of(server);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(ports.grpc),
                                      grpc::InsecureChannelCredentials());
   std::printf("%-20s %8s %8s %8s %8s\n", "mode (us)", "p50", "p90", "p99", "mean");
   for (const auto& mode : modes) {
@@ -581,7 +553,7 @@ int run(int samples, int warmup, const std::vector<std::string>& modes) {
     } else if (mode == "unary") {
       print_row(mode, unary_round_trips(channel, warmup, samples));
     } else {
-      print_row(mode, tcp_round_trips(server.tcp_port(), warmup, samples));
+      print_row(mode, tcp_round_trips(ports.tcp, warmup, samples));
     }
   }
   std::printf("load average at end: %s\n", load_average().c_str());

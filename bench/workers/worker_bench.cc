@@ -14,10 +14,7 @@
 // and pollers are shared with the server's and the client's.
 //
 // Usage: worker_bench [tasks (20000)] [latency samples (2000)] [process|thread]
-#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -32,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/child_process.h"
 #include "bench/proc_stats.h"
 #include "client/client.h"
 #include "client/worker.h"
@@ -191,48 +189,6 @@ int serve_process() {
   return 0;
 }
 
-// This binary again, with `args`, in a child process: its first line of
-// output is kept; closing its stdin stops it.
-class Child {
- public:
-  explicit Child(std::vector<std::string> args) {
-    int to_child[2], from_child[2];
-    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe");
-    std::vector<char*> argv{const_cast<char*>("worker_bench")};
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork");
-    if (pid_ == 0) {
-      ::dup2(to_child[0], 0);
-      ::dup2(from_child[1], 1);
-      ::close(to_child[1]);
-      ::close(from_child[0]);
-      ::execv("/proc/self/exe", argv.data());
-      ::_exit(127);
-    }
-    ::close(to_child[0]);
-    ::close(from_child[1]);
-    stdin_ = to_child[1];
-    char c;
-    while (::read(from_child[0], &c, 1) == 1 && c != '\n') first_line_ += c;
-    ::close(from_child[0]);
-    if (first_line_.empty()) throw std::runtime_error("the child process did not start");
-  }
-  ~Child() {
-    ::close(stdin_);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  const std::string& first_line() const { return first_line_; }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  std::string first_line_;
-};
-
 // The worker on a thread of this process.
 class WorkerThread {
  public:
@@ -310,14 +266,15 @@ int main(int argc, char** argv) {
 
   Figures figures;
   {
-    std::unique_ptr<Child> server_process, worker_process;
+    std::unique_ptr<bench::ChildProcess> server_process, worker_process;
     std::unique_ptr<ServerThread> server_thread;
     std::unique_ptr<WorkerThread> worker_thread;
     std::string target;
     if (layout == "processes") {
-      server_process = std::make_unique<Child>(std::vector<std::string>{"--serve"});
+      server_process = std::make_unique<bench::ChildProcess>(std::vector<std::string>{"--serve"});
       target = "127.0.0.1:" + server_process->first_line();
-      worker_process = std::make_unique<Child>(std::vector<std::string>{"--serve-worker", target});
+      worker_process =
+          std::make_unique<bench::ChildProcess>(std::vector<std::string>{"--serve-worker", target});
     } else {
       server_thread = std::make_unique<ServerThread>();
       target = "127.0.0.1:" + std::to_string(server_thread->port());
