@@ -82,15 +82,16 @@ class Worker::ThreadPool {
 };
 
 // One Connect stream on the worker's completion queue, driven from the
-// loop thread: one read outstanding at a time, each message read handed
-// to the worker at once, the next read started with the next write or
-// once the loop is idle (see CqPoller::defer: its flow-control update
-// then leaves with the answers, not ahead of them); one write at a time. What is sent during a loop
-// pass is written at the start of the next (or once the write in flight
-// is done), all together, as one WorkerBatch once the server said it
-// takes batches: the answers of 64 tasks assigned together go out as one
-// message. Keeps itself alive until every operation
-// it started has come back from the queue, whatever happens to the worker.
+// loop thread. One read outstanding at a time, each message read handed
+// to the worker at once; the next read starts with the next write, or
+// once the loop is idle (rpc::OwedRead), so that its flow-control update
+// leaves with the answers, not ahead of them. One write at a time: what
+// is sent during a loop pass is written at the start of the next (or once
+// the write in flight is done), all together, as one WorkerBatch once the
+// server said it takes batches, so the answers of 64 tasks assigned
+// together go out as one message. Keeps itself alive until every
+// operation it started has come back from the queue, whatever happens to
+// the worker.
 class Worker::Session final : public std::enable_shared_from_this<Session> {
  public:
   struct Running {

@@ -146,8 +146,9 @@ void Dispatcher::receive_batch(WorkerId id, const v1::WorkerBatch& batch) {
   Worker* worker = workers_.at(id).get();
   if (batch.messages_size() > kMaxBatchMessages) {
     drop(*worker,
-         invalid_stream("batch.messages",
-                        "at most 10000 messages, got " + std::to_string(batch.messages_size())),
+         invalid_stream("batch.messages", "at most " + std::to_string(kMaxBatchMessages) +
+                                              " messages, got " +
+                                              std::to_string(batch.messages_size())),
          "oversized batch");
     return;
   }

@@ -559,6 +559,7 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
   to_start.reserve(to_create);
   std::vector<Value> args;
   args.reserve(to_create);
+  const BatchKey batch{batch_key, static_cast<std::uint32_t>(request.tasks_size())};
   for (int i = 0; i < request.tasks_size(); ++i) {
     v1::CreateTaskRequest& one = *request.mutable_tasks(i);
     TaskRecord* existing = one.idempotency_key().empty()
@@ -568,7 +569,6 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
       ids.push_back(existing->id);
       continue;
     }
-    const BatchKey batch{batch_key, static_cast<std::uint32_t>(request.tasks_size())};
     TaskRecord& record = add_record(one, std::move(serialized_args[i]), now, trace_id,
                                     i == 0 && !batch_key.empty() ? &batch : nullptr);
     ids.push_back(record.id);

@@ -9,18 +9,16 @@
 namespace taskwire::server {
 
 // One worker's Connect stream, from its arrival to its end, on the loop
-// thread: one read outstanding at a time, messages handed to the
-// dispatcher as they come, the next read started with the next write or
-// once the loop is idle (see CqPoller::defer: its flow-control update
-// then leaves after the answers the message led to, or with the
-// assignments it made room for); the dispatcher's messages written one
-// write at a time. What is sent during a loop pass is written at the start of
-// the next one (or once the write in flight is done), all together, as
-// one ServerBatch if the worker understands batches: the 64 assignments
-// that 64 results make room for go out in one message, not one and then
-// 63.
-// The object lives until every operation it started has come back from
-// the queue.
+// thread. One read outstanding at a time, messages handed to the
+// dispatcher as they come; the next read starts with the next write, or
+// once the loop is idle (rpc::OwedRead), so that its flow-control update
+// leaves after the answers the message led to, or with the assignments it
+// made room for. One write at a time: what is sent during a loop pass is
+// written at the start of the next (or once the write in flight is done),
+// all together, as one ServerBatch if the worker understands batches, so
+// the 64 assignments that 64 results make room for go out in one message,
+// not one and then 63. The object lives until every operation it started
+// has come back from the queue.
 class WorkerCall final : public WorkerStream {
  public:
   static void listen(WorkerService& service) { (new WorkerCall(service))->request(); }
