@@ -4,16 +4,17 @@
 //   throughput  N tasks created at once through the client library (one
 //               CreateTasks call per loop pass, completions on one stream),
 //               all awaited; tasks per second.
-//   latency     RunTask one at a time; the worker's added round trip is the
-//               difference of the medians.
+//   latency     RunTask one at a time, echo and noop in turn; the worker's
+//               added round trip is the difference of the medians.
+//   CPU         per task, of each process, in the throughput rounds and
+//               in runs of one task at a time of each kind.
 //
-// The server and the client share this process (each on its own thread and
-// loop). The worker runs either in a process of its own, as in production
-// (`process`, the default: this binary started again with --serve-worker),
-// or on a third thread of this process (`thread`), where gRPC's threads
-// and pollers are shared with the server's and the client's.
+// `processes` (the default) runs the server, the worker and the client in
+// three processes, as in production (this binary started again with
+// --serve and --serve-worker); `threads` runs them on three threads of
+// this process, where gRPC's threads and pollers are shared.
 //
-// Usage: worker_bench [tasks (20000)] [latency samples (2000)] [process|thread]
+// Usage: worker_bench [tasks (20000)] [latency samples (2000)] [processes|threads]
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -61,16 +62,27 @@ Task<double> throughput(client::Client& tw, std::string kind, int n) {
   co_return n / seconds_since(start);
 }
 
-Task<std::vector<double>> latencies(client::Client& tw, std::string kind, int n) {
-  std::vector<double> micros;
-  micros.reserve(n);
+Task<double> one_run_micros(client::Client& tw, const std::string& kind) {
+  auto start = Clock::now();
+  co_await tw.run(kind, small_args());
+  co_return seconds_since(start) * 1e6;
+}
+
+// RunTask one at a time, alternating the two kinds, so that whatever else
+// the machine does in these seconds weighs on both alike.
+Task<void> latencies(client::Client& tw, int n, std::vector<double>& echo,
+                     std::vector<double>& worker) {
+  echo.reserve(n), worker.reserve(n);
   for (int i = 0; i < n; ++i) {
-    auto start = Clock::now();
-    co_await tw.run(kind, small_args());
-    micros.push_back(seconds_since(start) * 1e6);
+    echo.push_back(co_await one_run_micros(tw, "echo"));
+    worker.push_back(co_await one_run_micros(tw, "noop"));
   }
-  std::sort(micros.begin(), micros.end());
-  co_return micros;
+  std::sort(echo.begin(), echo.end());
+  std::sort(worker.begin(), worker.end());
+}
+
+Task<void> run_sequentially(client::Client& tw, const std::string& kind, int n) {
+  for (int i = 0; i < n; ++i) co_await tw.run(kind, small_args());
 }
 
 double percentile(const std::vector<double>& sorted, double p) {
@@ -95,6 +107,8 @@ struct Figures {
   std::vector<double> echo_latency, worker_latency;
   // CPU per task over the throughput rounds, in microseconds.
   Cpu echo_cpu, worker_cpu;
+  // CPU per task over the latency runs (one task at a time), in microseconds.
+  Cpu echo_sequential_cpu, worker_sequential_cpu;
 };
 
 Cpu per_task_micros(const Cpu& total, int tasks) {
@@ -123,8 +137,14 @@ Task<void> measure(client::Client& tw, int n, int samples, const std::function<C
   std::sort(worker.begin(), worker.end());
   out.echo_rate = echo[1];
   out.worker_rate = worker[1];
-  out.echo_latency = co_await latencies(tw, "echo", samples);
-  out.worker_latency = co_await latencies(tw, "noop", samples);
+  co_await latencies(tw, samples, out.echo_latency, out.worker_latency);
+  // CPU per task one at a time, each kind on its own.
+  Cpu before = cpu();
+  co_await run_sequentially(tw, "echo", samples);
+  Cpu middle = cpu();
+  co_await run_sequentially(tw, "noop", samples);
+  out.echo_sequential_cpu = per_task_micros(middle - before, samples);
+  out.worker_sequential_cpu = per_task_micros(cpu() - middle, samples);
 }
 
 Task<void> serve_worker(client::Worker& worker, const std::function<void()>& connected) {
@@ -248,6 +268,12 @@ void print(const Figures& figures) {
               figures.echo_cpu.server, figures.echo_cpu.worker, figures.echo_cpu.client);
   std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per noop task, us: server/worker/client",
               figures.worker_cpu.server, figures.worker_cpu.worker, figures.worker_cpu.client);
+  std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per sequential echo, us: server/worker/client",
+              figures.echo_sequential_cpu.server, figures.echo_sequential_cpu.worker,
+              figures.echo_sequential_cpu.client);
+  std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per sequential noop, us: server/worker/client",
+              figures.worker_sequential_cpu.server, figures.worker_sequential_cpu.worker,
+              figures.worker_sequential_cpu.client);
 }
 
 }  // namespace
