@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/event_loop.h"
 #include "rpc/cq_poller.h"
 #include "rpc/cq_tag.h"
 
@@ -16,6 +17,7 @@ namespace taskwire::rpc {
 class OwedRead {
  public:
   OwedRead(CqPoller& poller, CqTag& due) : poller_(poller), due_(due) {}
+  ~OwedRead() { linger_.cancel(); }
 
   // After a read: the next one is owed.
   void owe() {
@@ -24,8 +26,27 @@ class OwedRead {
     deferred_ = true;
     poller_.defer(due_);
   }
+  // After a read that the peer expects nothing back for: the next one is
+  // owed, with the next Write or after `linger`. When a peer is idle, the
+  // next message to it most often comes first, and the flow-control update
+  // rides with it rather than costing this end a system call and the peer
+  // a wake-up of its own; whatever an idle peer says meanwhile is read at
+  // most `linger` late.
+  void owe_within(EventLoop& loop, Duration linger) {
+    owed_ = true;
+    if (deferred_ || lingering_) return;
+    lingering_ = true;
+    linger_ = loop.call_later(linger, [this] {
+      lingering_ = false;
+      if (owed_) owe();
+    });
+  }
   // Right after starting a Write: true if the owed Read starts now.
   bool take() noexcept {
+    if (lingering_) {
+      lingering_ = false;
+      linger_.cancel();
+    }
     bool owed = owed_;
     owed_ = false;
     return owed;
@@ -41,6 +62,8 @@ class OwedRead {
  private:
   CqPoller& poller_;
   CqTag& due_;
+  CallbackHandle linger_;
+  bool lingering_ = false;  // linger_ is due to run.
   bool owed_ = false;
   bool deferred_ = false;
 };

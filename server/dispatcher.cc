@@ -547,6 +547,11 @@ void Dispatcher::on_timeout(Attempt& attempt, const std::string& which, Duration
   settle(attempt, std::move(outcome));
 }
 
+bool Dispatcher::owes_answers(WorkerId id) const {
+  auto it = workers_.find(id);
+  return it != workers_.end() && !it->second->held.empty();
+}
+
 bool Dispatcher::runs(std::string_view kind) const {
   auto it = queues_.find(kind);
   return it != queues_.end() && !it->second.workers.empty();

@@ -118,6 +118,9 @@ class Dispatcher {
   // worker to stop). `spec` must outlive the call.
   Task<AttemptOutcome> run_attempt(const AttemptSpec& spec);
 
+  // The worker holds assignments it has not answered yet.
+  bool owes_answers(WorkerId id) const;
+
   bool runs(std::string_view kind) const;
   // Kinds that connected workers run, sorted.
   std::vector<std::string> kinds() const;

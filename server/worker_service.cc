@@ -7,6 +7,15 @@
 #include "rpc/owed_read.h"
 
 namespace taskwire::server {
+namespace {
+
+// How late a worker with nothing running here may have its messages read
+// (heartbeats, stale answers, its end of the stream): far below any
+// timeout the dispatcher keeps, far above the gap between one task's
+// answer and the next task's assignment under steady load.
+constexpr Duration kIdleWorkerReadLinger = std::chrono::milliseconds(1);
+
+}  // namespace
 
 // One worker's Connect stream, from its arrival to its end, on the loop
 // thread. One read outstanding at a time, messages handed to the
@@ -86,7 +95,15 @@ class WorkerCall final : public WorkerStream {
     }
     if (attached_) service_.dispatcher_.receive(id_, incoming_);
     incoming_.Clear();
-    if (!done_seen_) owed_read_.owe();
+    if (!done_seen_) {
+      if (attached_ && service_.dispatcher_.owes_answers(id_)) {
+        owed_read_.owe();
+      } else {
+        // The worker has nothing running here: what it may say next can
+        // wait for the next assignment, or a moment.
+        owed_read_.owe_within(service_.loop_, kIdleWorkerReadLinger);
+      }
+    }
     delete_if_over();
   }
 
