@@ -8,6 +8,10 @@
 //               added round trip is the difference of the medians.
 //   CPU         per task, of each process, in the throughput rounds and
 //               in runs of one task at a time of each kind.
+//   cancel      CancelTask on a task whose handler is waiting, one at a
+//               time: from the call to the handler seeing CancelledError
+//               (the worker notes the moment on the host's monotonic
+//               clock, which every process shares, in a file).
 //
 // `processes` (the default) runs the server, the worker and the client in
 // three processes, as in production (this binary started again with
@@ -15,12 +19,15 @@
 // this process, where gRPC's threads and pollers are shared.
 //
 // Usage: worker_bench [tasks (20000)] [latency samples (2000)] [processes|threads]
+//                     [cancellations (200)]
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -34,7 +41,9 @@
 #include "bench/proc_stats.h"
 #include "client/client.h"
 #include "client/worker.h"
+#include "core/errors.h"
 #include "core/event_loop.h"
+#include "core/sleep.h"
 #include "server/server.h"
 
 namespace {
@@ -85,6 +94,38 @@ Task<void> run_sequentially(client::Client& tw, const std::string& kind, int n) 
   for (int i = 0; i < n; ++i) co_await tw.run(kind, small_args());
 }
 
+// The moments the worker's handlers saw CancelledError, in order.
+std::vector<std::int64_t> cancellations_seen(const std::string& file) {
+  std::vector<std::int64_t> seen;
+  std::ifstream in(file);
+  for (std::int64_t nanos; in >> nanos;) seen.push_back(nanos);
+  return seen;
+}
+
+// Each task of the `hold` kind is cancelled once its handler waits (its
+// heartbeat shows as the task's progress).
+Task<std::vector<double>> cancel_latencies(client::Client& tw, int n,
+                                           const std::string& seen_file) {
+  std::vector<double> micros;
+  for (int i = 0; i < n; ++i) {
+    client::RemoteTask task = tw.create_task("hold");
+    std::string id = co_await task.created_id();
+    while (!(co_await tw.get(id)).has_progress()) co_await sleep(std::chrono::milliseconds(1));
+    auto asked = Clock::now();
+    co_await tw.cancel(id);
+    std::vector<std::int64_t> seen;
+    while ((seen = cancellations_seen(seen_file)).size() <= static_cast<std::size_t>(i))
+      co_await sleep(std::chrono::microseconds(100));
+    micros.push_back(static_cast<double>(seen[i] - asked.time_since_epoch().count()) / 1e3);
+    try {
+      co_await task;
+    } catch (const CancelledError&) {
+    }
+  }
+  std::sort(micros.begin(), micros.end());
+  co_return micros;
+}
+
 double percentile(const std::vector<double>& sorted, double p) {
   return sorted[static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1))];
 }
@@ -109,6 +150,8 @@ struct Figures {
   Cpu echo_cpu, worker_cpu;
   // CPU per task over the latency runs (one task at a time), in microseconds.
   Cpu echo_sequential_cpu, worker_sequential_cpu;
+  // CancelTask -> the handler sees CancelledError, microseconds.
+  std::vector<double> cancel_latency;
 };
 
 Cpu per_task_micros(const Cpu& total, int tasks) {
@@ -116,8 +159,8 @@ Cpu per_task_micros(const Cpu& total, int tasks) {
   return {total.server * scale, total.worker * scale, total.client * scale};
 }
 
-Task<void> measure(client::Client& tw, int n, int samples, const std::function<Cpu()>& cpu,
-                   Figures& out) {
+Task<void> measure(client::Client& tw, int n, int samples, int cancellations,
+                   const std::string& seen_file, const std::function<Cpu()>& cpu, Figures& out) {
   // Warm up both paths (connections, allocators, the worker's stream).
   co_await throughput(tw, "echo", 2000);
   co_await throughput(tw, "noop", 2000);
@@ -145,6 +188,7 @@ Task<void> measure(client::Client& tw, int n, int samples, const std::function<C
   co_await run_sequentially(tw, "noop", samples);
   out.echo_sequential_cpu = per_task_micros(middle - before, samples);
   out.worker_sequential_cpu = per_task_micros(cpu() - middle, samples);
+  out.cancel_latency = co_await cancel_latencies(tw, cancellations, seen_file);
 }
 
 Task<void> serve_worker(client::Worker& worker, const std::function<void()>& connected) {
@@ -169,6 +213,29 @@ void add_noop(client::Worker& worker) {
   });
 }
 
+// Runs until cancelled; appends the moment it sees CancelledError
+// (nanoseconds on the steady clock) to `seen_file`.
+void add_hold(client::Worker& worker, const std::string& seen_file) {
+  worker.handle("hold",
+                [seen_file](const Value&, client::WorkerTaskContext& context) -> Task<Value> {
+                  Value waiting;
+                  waiting.set_string_value("waiting");
+                  context.heartbeat(waiting);
+                  bool cancelled = false;
+                  try {
+                    co_await sleep(std::chrono::hours(1));
+                  } catch (const CancelledError&) {
+                    cancelled = true;
+                  }
+                  if (cancelled) {
+                    auto now = Clock::now().time_since_epoch().count();
+                    std::ofstream(seen_file, std::ios::app) << now << "\n";
+                    throw CancelledError();
+                  }
+                  co_return Value();
+                });
+}
+
 // Stops `stop` once this process's stdin closes (the parent went away or
 // is done with us).
 std::thread stop_at_end_of_input(std::function<void()> stop) {
@@ -180,12 +247,13 @@ std::thread stop_at_end_of_input(std::function<void()> stop) {
   });
 }
 
-// --serve-worker TARGET: the worker process. Says "connected" on stdout
-// once welcomed.
-int serve_worker_process(const std::string& target) {
+// --serve-worker TARGET SEEN_FILE: the worker process. Says "connected"
+// on stdout once welcomed.
+int serve_worker_process(const std::string& target, const std::string& seen_file) {
   EventLoop loop;
   client::Worker worker(loop, worker_options(target));
   add_noop(worker);
+  add_hold(worker, seen_file);
   std::thread stopper = stop_at_end_of_input([&] { worker.stop(); });
   loop.run(serve_worker(worker, [] { std::printf("connected\n"), std::fflush(stdout); }));
   stopper.join();
@@ -212,8 +280,10 @@ int serve_process() {
 // The worker on a thread of this process.
 class WorkerThread {
  public:
-  explicit WorkerThread(const std::string& target) : worker_(loop_, worker_options(target)) {
+  WorkerThread(const std::string& target, const std::string& seen_file)
+      : worker_(loop_, worker_options(target)) {
     add_noop(worker_);
+    add_hold(worker_, seen_file);
     std::promise<void> connected;
     thread_ = std::thread(
         [&] { loop_.run(serve_worker(worker_, [&connected] { connected.set_value(); })); });
@@ -274,21 +344,38 @@ void print(const Figures& figures) {
   std::printf("%-44s %5.1f / %4.1f / %4.1f\n", "CPU per sequential noop, us: server/worker/client",
               figures.worker_sequential_cpu.server, figures.worker_sequential_cpu.worker,
               figures.worker_sequential_cpu.client);
+  if (!figures.cancel_latency.empty()) {
+    std::printf("%-44s %12.1f\n", "CancelTask -> handler sees it, p50, us",
+                percentile(figures.cancel_latency, 0.5));
+    std::printf("%-44s %12.1f\n", "CancelTask -> handler sees it, p99, us",
+                percentile(figures.cancel_latency, 0.99));
+    std::printf("%-44s %12.1f\n", "CancelTask -> handler sees it, max, us",
+                figures.cancel_latency.back());
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "--serve-worker") return serve_worker_process(argv[2]);
+  if (argc == 4 && std::string(argv[1]) == "--serve-worker")
+    return serve_worker_process(argv[2], argv[3]);
   if (argc == 2 && std::string(argv[1]) == "--serve") return serve_process();
   const int n = argc > 1 ? std::atoi(argv[1]) : 20000;
   const int samples = argc > 2 ? std::atoi(argv[2]) : 2000;
   const std::string layout = argc > 3 ? argv[3] : "processes";
+  const int cancellations = argc > 4 ? std::atoi(argv[4]) : 200;
   if (layout != "processes" && layout != "threads") {
     std::fprintf(stderr, "layout: 'processes' or 'threads', not '%s'\n", layout.c_str());
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);
+
+  // Where the worker notes when its handlers saw CancelledError.
+  char seen_path[] = "/tmp/worker_bench_cancelled_XXXXXX";
+  int seen_fd = ::mkstemp(seen_path);
+  if (seen_fd < 0) throw std::runtime_error("mkstemp");
+  ::close(seen_fd);
+  const std::string seen_file = seen_path;
 
   Figures figures;
   {
@@ -299,12 +386,12 @@ int main(int argc, char** argv) {
     if (layout == "processes") {
       server_process = std::make_unique<bench::ChildProcess>(std::vector<std::string>{"--serve"});
       target = "127.0.0.1:" + server_process->first_line();
-      worker_process =
-          std::make_unique<bench::ChildProcess>(std::vector<std::string>{"--serve-worker", target});
+      worker_process = std::make_unique<bench::ChildProcess>(
+          std::vector<std::string>{"--serve-worker", target, seen_file});
     } else {
       server_thread = std::make_unique<ServerThread>();
       target = "127.0.0.1:" + std::to_string(server_thread->port());
-      worker_thread = std::make_unique<WorkerThread>(target);
+      worker_thread = std::make_unique<WorkerThread>(target, seen_file);
     }
     EventLoop loop;
     client::ClientOptions client_options;
@@ -317,7 +404,7 @@ int main(int argc, char** argv) {
       if (worker_process) now.worker = bench::process_cpu_seconds(worker_process->pid());
       return now;
     };
-    loop.run(measure(tw, n, samples, cpu, figures));
+    loop.run(measure(tw, n, samples, cancellations, seen_file, cpu, figures));
     // The worker stops before the server.
     worker_thread.reset();
     worker_process.reset();
@@ -326,5 +413,6 @@ int main(int argc, char** argv) {
                                   ? "server, worker and client in three processes"
                                   : "server, worker and client on three threads of one process");
   print(figures);
+  ::unlink(seen_path);
   return 0;
 }
