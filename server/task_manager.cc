@@ -799,32 +799,44 @@ Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitRes
   co_return Status::OK;
 }
 
+grpc::Status TaskManager::check_as_completed(const v1::AsCompletedRequest& request,
+                                             Completions* out) {
+  std::vector<TaskRecord*> records;
+  if (auto status = lookup_all(request.ids(), &records); !status.ok()) return status;
+  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr, "timeout",
+                                   DurationRule::kNotNegative, &out->timeout);
+      !status.ok()) {
+    return status;
+  }
+  if (auto status = parse_view(request.view(), "view", &out->view); !status.ok()) return status;
+  for (TaskRecord* record : unique(records)) {
+    (record->settled() ? out->settled : out->running).push_back(record);
+  }
+  return Status::OK;
+}
+
+namespace {
+
+grpc::Status completions_timed_out(std::size_t remaining) {
+  return grpc::Status(
+      StatusCode::DEADLINE_EXCEEDED,
+      "timeout: " + std::to_string(remaining) + " task(s) still unfinished; they keep running");
+}
+
+}  // namespace
+
 Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& request,
                                              Emit<v1::Task> emit) {
-  std::vector<TaskRecord*> records;
-  if (auto status = lookup_all(request.ids(), &records); !status.ok()) co_return status;
-  records = unique(records);
-  std::optional<Duration> timeout;
-  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr, "timeout",
-                                   DurationRule::kNotNegative, &timeout);
-      !status.ok()) {
-    co_return status;
-  }
-  v1::TaskView view;
-  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
-  std::vector<TaskRecord*> running;
-  std::vector<v1::Task> already;
-  for (TaskRecord* record : records) {
-    if (record->settled()) {
-      record->to_proto(&already.emplace_back(), view);
-    } else {
-      running.push_back(record);
-    }
-  }
+  Completions checked;
+  if (auto status = check_as_completed(request, &checked); !status.ok()) co_return status;
+  std::vector<v1::Task> already(checked.settled.size());
+  for (std::size_t i = 0; i < checked.settled.size(); ++i)
+    checked.settled[i]->to_proto(&already[i], checked.view);
   std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
-  for (TaskRecord* record : running) id_of_runner.emplace(record->runner.state(), record->id);
-  auto completions = taskwire::as_completed(runners_of(running), timeout);
-  for (const v1::Task& task : already) {
+  for (TaskRecord* record : checked.running)
+    id_of_runner.emplace(record->runner.state(), record->id);
+  auto completions = taskwire::as_completed(runners_of(checked.running), checked.timeout);
+  for (v1::Task& task : already) {
     if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
   }
   v1::Task task;
@@ -836,15 +848,91 @@ Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& reque
     } catch (const TimeoutError&) {
       timed_out = true;
     }
-    if (timed_out) {
-      co_return Status(StatusCode::DEADLINE_EXCEEDED,
-                       "timeout: " + std::to_string(completions.remaining()) +
-                           " task(s) still unfinished; they keep running");
-    }
+    if (timed_out) co_return completions_timed_out(completions.remaining());
     TaskRecord* record = store_.find(id_of_runner.at(done.state()));
     if (record == nullptr) continue;
-    record->to_proto(&task, view);
+    record->to_proto(&task, checked.view);
     if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+  co_return Status::OK;
+}
+
+namespace {
+
+// The most tasks one AsCompletedBatches message carries, and about the most
+// bytes (a message is sent once it reaches either; a task larger than the
+// byte limit goes alone): well under gRPC's default 4 MiB receive limit.
+constexpr int kMaxTasksPerBatch = 1000;
+constexpr std::size_t kMaxBatchBytes = 1 << 20;
+
+// Builds AsCompletedBatches messages: add() says when one is full.
+class BatchBuilder {
+ public:
+  explicit BatchBuilder(v1::TaskView view) : view_(view) {}
+
+  // Adds the record's task; true if the message is now full.
+  bool add(const TaskRecord& record) {
+    v1::Task* task = batch_.add_tasks();
+    record.to_proto(task, view_);
+    bytes_ += task->ByteSizeLong();
+    return batch_.tasks_size() >= kMaxTasksPerBatch || bytes_ >= kMaxBatchBytes;
+  }
+  bool empty() const { return batch_.tasks_size() == 0; }
+  // The message built so far, to send (Emit takes its contents); the next
+  // add() starts another.
+  v1::TaskBatch& take() {
+    sending_.Clear();
+    sending_.Swap(&batch_);
+    bytes_ = 0;
+    return sending_;
+  }
+
+ private:
+  v1::TaskView view_;
+  v1::TaskBatch batch_;
+  v1::TaskBatch sending_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace
+
+Task<grpc::Status> TaskManager::as_completed_batches(const v1::AsCompletedRequest& request,
+                                                     Emit<v1::TaskBatch> emit) {
+  Completions checked;
+  if (auto status = check_as_completed(request, &checked); !status.ok()) co_return status;
+  BatchBuilder batch(checked.view);
+  for (TaskRecord* record : checked.settled) {
+    if (batch.add(*record) && !co_await emit(batch.take()))
+      co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+  std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
+  for (TaskRecord* record : checked.running)
+    id_of_runner.emplace(record->runner.state(), record->id);
+  auto completions = taskwire::as_completed(runners_of(checked.running), checked.timeout);
+  if (!batch.empty() && !co_await emit(batch.take()))
+    co_return Status(StatusCode::CANCELLED, "stream closed");
+  while (!completions.empty()) {
+    TaskHandle<void> done;
+    bool timed_out = false;
+    try {
+      done = co_await completions.next();
+    } catch (const TimeoutError&) {
+      timed_out = true;
+    }
+    if (timed_out) co_return completions_timed_out(completions.remaining());
+    // Every other task that has finished by now (those whose timers fired
+    // in the same pass of the loop) joins this one's message.
+    for (;;) {
+      TaskRecord* record = store_.find(id_of_runner.at(done.state()));
+      if (record != nullptr && batch.add(*record) && !co_await emit(batch.take()))
+        co_return Status(StatusCode::CANCELLED, "stream closed");
+      if (completions.empty()) break;
+      auto next = completions.next();
+      if (!next.await_ready()) break;
+      done = co_await next;
+    }
+    if (!batch.empty() && !co_await emit(batch.take()))
+      co_return Status(StatusCode::CANCELLED, "stream closed");
   }
   co_return Status::OK;
 }
