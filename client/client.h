@@ -45,7 +45,7 @@ struct ClientOptions {
 struct ClientStats {
   std::uint64_t created_tasks = 0;   // Tasks sent in CreateTasks calls.
   std::uint64_t create_calls = 0;    // CreateTasks calls started (retries too).
-  std::uint64_t follow_streams = 0;  // AsCompleted streams started.
+  std::uint64_t follow_streams = 0;  // AsCompletedBatches (or AsCompleted) streams started.
 };
 
 struct TaskOptions {
@@ -72,8 +72,8 @@ class Client {
   // asyncio.create_task over the wire: returns at once. The tasks created
   // meanwhile are sent together in one CreateTasks call (see
   // ClientOptions::max_calls_in_flight), and their completions come back on
-  // one AsCompleted stream, so a hundred thousand remote tasks cost a
-  // handful of calls.
+  // one AsCompletedBatches stream (tasks that finish together in one
+  // message), so a hundred thousand remote tasks cost a handful of calls.
   //
   // (Overloads, not default arguments: GCC 12 mishandles a defaulted class
   // argument in a call made inside a coroutine.)
