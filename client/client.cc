@@ -172,7 +172,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   RemoteTask create_task(std::string kind, Value args, TaskOptions options) {
     auto* state = new detail::RemoteState(loop_);
     TaskHandle<Value> handle(state);
-    if (!pending_) pending_ = std::make_shared<detail::Batch>(*this);
+    if (!pending_) {
+      pending_ = std::make_shared<detail::Batch>(*this);
+      pending_limit_ = next_batch_limit();
+    }
     v1::CreateTaskRequest& request = *pending_->request.add_tasks();
     request.set_kind(std::move(kind));
     if (args.kind_case() != Value::KIND_NOT_SET) *request.mutable_args() = std::move(args);
@@ -186,7 +189,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       request.set_idempotency_key(std::move(options.idempotency_key));
     state->batch = pending_.get();
     pending_->tasks.push_back(handle);
-    if (pending_->tasks.size() >= options_.max_batch) {
+    if (pending_->tasks.size() >= pending_limit_) {
       // A full batch goes at once, even mid-pass, so that the server creates
       // it while the caller creates the next.
       send_pending();
@@ -245,6 +248,13 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void flush() {
     flush_scheduled_ = false;
     if (pending_ && calls_in_flight_ < options_.max_calls_in_flight) send_pending();
+  }
+
+  // The size at which the batch being started goes at once (see
+  // ClientOptions::first_batch).
+  std::size_t next_batch_limit() {
+    std::size_t limit = calls_in_flight_ == 0 ? options_.first_batch : pending_limit_ * 2;
+    return limit == 0 ? options_.max_batch : std::min(limit, options_.max_batch);
   }
 
   void send_pending() {
@@ -509,6 +519,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   const std::string key_prefix_;
   std::uint64_t next_key_ = 0;
   std::shared_ptr<detail::Batch> pending_;  // Tasks created, not yet sent.
+  std::size_t pending_limit_ = 0;           // Its size to go at once.
   bool flush_scheduled_ = false;
   int calls_in_flight_ = 0;  // CreateTasks calls.
   // Whether the server has AsCompletedBatches (until it says it has not):

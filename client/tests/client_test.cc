@@ -179,6 +179,28 @@ TEST_F(ClientTest, ABatchThatReachesMaxBatchIsSentAtOnceMidPass) {
   });
 }
 
+TEST_F(ClientTest, ABurstStartsWithFirstBatchAndDoublesUpToMaxBatch) {
+  ClientOptions options = options_for(server_.target());
+  options.first_batch = 2;
+  options.max_batch = 10;
+  Client client(loop_, options);
+  run([&]() -> Task<void> {
+    std::vector<TaskHandle<Value>> tasks;
+    for (int i = 0; i < 25; ++i)
+      tasks.push_back(
+          client.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
+              .handle());
+    // Still in the pass that created them: batches of 2, 4, 8 and 10 are on
+    // their way; the last task waits for the end of the pass.
+    EXPECT_EQ(client.stats().create_calls, 4u);
+    EXPECT_EQ(client.stats().created_tasks, 24u);
+    auto results = co_await gather(std::move(tasks));
+    for (int i = 0; i < 25; ++i) EXPECT_EQ(results[i].number_value(), i);
+    EXPECT_EQ(client.stats().create_calls, 5u);
+    EXPECT_EQ(client.stats().created_tasks, 25u);
+  });
+}
+
 TEST_F(ClientTest, TasksCreatedOnePerPassAreAllCreatedAndFollowed) {
   run([&]() -> Task<void> {
     std::vector<TaskHandle<Value>> tasks;
