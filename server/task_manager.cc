@@ -947,13 +947,14 @@ Task<grpc::Status> TaskManager::as_completed_batches(const v1::AsCompletedReques
                                                      Emit<v1::TaskBatch> emit) {
   Completions checked;
   if (auto status = check_as_completed(request, &checked); !status.ok()) co_return status;
+  const RunnerIds id_of_runner(checked.running);
+  // The timeout counts from here, as AsCompleted's does.
+  auto completions = taskwire::as_completed(runners_of(checked.running), checked.timeout);
   BatchBuilder batch(checked.view);
   for (TaskRecord* record : checked.settled) {
     if (batch.add(*record) && !co_await emit(batch.take()))
       co_return Status(StatusCode::CANCELLED, "stream closed");
   }
-  const RunnerIds id_of_runner(checked.running);
-  auto completions = taskwire::as_completed(runners_of(checked.running), checked.timeout);
   if (!batch.empty() && !co_await emit(batch.take()))
     co_return Status(StatusCode::CANCELLED, "stream closed");
   while (!completions.empty()) {
