@@ -172,7 +172,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   RemoteTask create_task(std::string kind, Value args, TaskOptions options) {
     auto* state = new detail::RemoteState(loop_);
     TaskHandle<Value> handle(state);
-    if (!pending_) pending_ = std::make_shared<detail::Batch>(*this);
+    if (!pending_) {
+      pending_ = std::make_shared<detail::Batch>(*this);
+      pending_limit_ = next_batch_limit();
+    }
     v1::CreateTaskRequest& request = *pending_->request.add_tasks();
     request.set_kind(std::move(kind));
     if (args.kind_case() != Value::KIND_NOT_SET) *request.mutable_args() = std::move(args);
@@ -186,7 +189,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       request.set_idempotency_key(std::move(options.idempotency_key));
     state->batch = pending_.get();
     pending_->tasks.push_back(handle);
-    if (pending_->tasks.size() >= options_.max_batch) {
+    if (pending_->tasks.size() >= pending_limit_) {
       // A full batch goes at once, even mid-pass, so that the server creates
       // it while the caller creates the next.
       send_pending();
@@ -245,6 +248,13 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void flush() {
     flush_scheduled_ = false;
     if (pending_ && calls_in_flight_ < options_.max_calls_in_flight) send_pending();
+  }
+
+  // The size at which the batch being started goes at once (see
+  // ClientOptions::first_batch).
+  std::size_t next_batch_limit() {
+    std::size_t limit = calls_in_flight_ == 0 ? options_.first_batch : pending_limit_ * 2;
+    return limit == 0 ? options_.max_batch : std::min(limit, options_.max_batch);
   }
 
   void send_pending() {
@@ -455,6 +465,13 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       bool all_done = std::all_of(tasks.begin(), tasks.end(),
                                   [](const TaskHandle<Value>& task) { return task.done(); });
       if (all_done) break;
+      if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && batched_streams_) {
+        // A server older than AsCompletedBatches: AsCompleted does the same
+        // work, a message per task. (Not an attempt: nothing failed.)
+        batched_streams_ = false;
+        --attempt;
+        continue;
+      }
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
           attempt >= options_.max_attempts) {
         auto error = std::make_exception_ptr(RpcError(status));
@@ -489,8 +506,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     if (error) state.set_exception(error);
   }
 
-  // Reads an AsCompleted stream, calling `on_task` on the loop for each
-  // task; completes with the stream's status.
+  // Reads a completion stream (AsCompletedBatches, or AsCompleted from a
+  // server without it), calling `on_task` on the loop for each task;
+  // completes with the stream's status.
   Task<grpc::Status> stream_completions(std::unique_ptr<v1::AsCompletedRequest> request,
                                         std::function<void(v1::Task&)> on_task);
 
@@ -501,8 +519,12 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   const std::string key_prefix_;
   std::uint64_t next_key_ = 0;
   std::shared_ptr<detail::Batch> pending_;  // Tasks created, not yet sent.
+  std::size_t pending_limit_ = 0;           // Its size to go at once.
   bool flush_scheduled_ = false;
   int calls_in_flight_ = 0;  // CreateTasks calls.
+  // Whether the server has AsCompletedBatches (until it says it has not):
+  // its tasks that finish together come in one message, not one each.
+  bool batched_streams_ = true;
   ClientStats stats_;
 };
 
@@ -544,27 +566,50 @@ std::optional<v1::Task> RemoteTask::record() const {
 
 namespace {
 
-// Reads one server stream with gRPC's callback API: each message is handed
-// to the loop; the end of the stream completes the awaiting task.
-class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
+// The tasks of one message of a completion stream.
+template <typename F>
+void each_task(v1::Task& task, F&& f) {
+  f(task);
+}
+template <typename F>
+void each_task(v1::TaskBatch& batch, F&& f) {
+  for (v1::Task& task : *batch.mutable_tasks()) f(task);
+}
+
+void start_stream(v1::TaskService::Stub* stub, grpc::ClientContext* context,
+                  const v1::AsCompletedRequest* request,
+                  grpc::ClientReadReactor<v1::Task>* reader) {
+  stub->async()->AsCompleted(context, request, reader);
+}
+void start_stream(v1::TaskService::Stub* stub, grpc::ClientContext* context,
+                  const v1::AsCompletedRequest* request,
+                  grpc::ClientReadReactor<v1::TaskBatch>* reader) {
+  stub->async()->AsCompletedBatches(context, request, reader);
+}
+
+// Reads one completion stream (AsCompleted's tasks, or AsCompletedBatches'
+// runs of them) with gRPC's callback API: each message is handed to the
+// loop; the end of the stream completes the awaiting task.
+template <typename Message>
+class CompletionReader final : public grpc::ClientReadReactor<Message> {
  public:
   struct Shared {
     std::function<void(v1::Task&)> on_task;  // Loop thread only.
     grpc::Status status;                     // Loop thread only.
     Event done;                              // Loop thread only.
     std::mutex mutex;
-    std::vector<v1::Task> arrived;  // Guarded by mutex; handed over in bulk.
-    bool delivery_posted = false;   // Guarded by mutex.
+    std::vector<Message> arrived;  // Guarded by mutex; handed over in bulk.
+    bool delivery_posted = false;  // Guarded by mutex.
 
     // On the loop: hands what has arrived to on_task.
     void deliver() {
-      std::vector<v1::Task> tasks;
+      std::vector<Message> messages;
       {
         std::lock_guard lock(mutex);
-        tasks.swap(arrived);
+        messages.swap(arrived);
         delivery_posted = false;
       }
-      for (auto& task : tasks) on_task(task);
+      for (auto& message : messages) each_task(message, on_task);
     }
   };
 
@@ -572,9 +617,9 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
       : loop_(loop), shared_(std::move(shared)) {}
 
   void start(v1::TaskService::Stub* stub, std::unique_ptr<v1::AsCompletedRequest> request) {
-    stub->async()->AsCompleted(&context_, request.get(), this);
-    StartRead(&message_);
-    StartCall();
+    start_stream(stub, &context_, request.get(), this);
+    this->StartRead(&message_);
+    this->StartCall();
     // StartCall has serialized the request (the reader's first batch of
     // operations sends it), and a follow of 10,000 tasks would otherwise
     // keep 10,000 id strings for as long as they run.
@@ -587,11 +632,11 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
     {
       // Messages arriving while the loop is busy go over in one hand-off.
       std::lock_guard lock(shared_->mutex);
-      shared_->arrived.push_back(std::move(message_));
+      shared_->arrived.emplace_back().Swap(&message_);
       post = !std::exchange(shared_->delivery_posted, true);
     }
     if (post) loop_.post([shared = shared_] { shared->deliver(); });
-    StartRead(&message_);
+    this->StartRead(&message_);
   }
   // The reader belongs to the coroutine that awaits `done`, and gRPC
   // touches it no more once this returns.
@@ -607,17 +652,18 @@ class CompletionReader final : public grpc::ClientReadReactor<v1::Task> {
   EventLoop& loop_;
   std::shared_ptr<Shared> shared_;
   grpc::ClientContext context_;
-  v1::Task message_;
+  Message message_;
 };
 
-}  // namespace
-
-Task<grpc::Status> Client::Impl::stream_completions(std::unique_ptr<v1::AsCompletedRequest> request,
-                                                    std::function<void(v1::Task&)> on_task) {
-  auto shared = std::make_shared<CompletionReader::Shared>();
+template <typename Message>
+Task<grpc::Status> read_completions(EventLoop& loop, v1::TaskService::Stub* stub,
+                                    std::unique_ptr<v1::AsCompletedRequest> request,
+                                    std::function<void(v1::Task&)> on_task) {
+  using Reader = CompletionReader<Message>;
+  auto shared = std::make_shared<typename Reader::Shared>();
   shared->on_task = std::move(on_task);
-  auto reader = std::make_unique<CompletionReader>(loop_, shared);
-  reader->start(stub_.get(), std::move(request));
+  auto reader = std::make_unique<Reader>(loop, shared);
+  reader->start(stub, std::move(request));
   bool cancelled = false;
   try {
     co_await shared->done.wait();
@@ -632,6 +678,17 @@ Task<grpc::Status> Client::Impl::stream_completions(std::unique_ptr<v1::AsComple
     throw CancelledError();
   }
   co_return shared->status;
+}
+
+}  // namespace
+
+Task<grpc::Status> Client::Impl::stream_completions(std::unique_ptr<v1::AsCompletedRequest> request,
+                                                    std::function<void(v1::Task&)> on_task) {
+  if (batched_streams_) {
+    return read_completions<v1::TaskBatch>(loop_, stub_.get(), std::move(request),
+                                           std::move(on_task));
+  }
+  return read_completions<v1::Task>(loop_, stub_.get(), std::move(request), std::move(on_task));
 }
 
 Client::Client(EventLoop& loop, ClientOptions options)

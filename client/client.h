@@ -31,6 +31,12 @@ struct ClientOptions {
   // Tasks from create_task go to the server in CreateTasks calls of at most
   // this many; a batch that reaches it is sent at once.
   std::size_t max_batch = 10'000;
+  // A burst of tasks (created while no CreateTasks call is in flight)
+  // starts with a batch of this many, sent at once when full; each further
+  // full batch of the burst is twice the one before, up to max_batch. A
+  // loop creating 100,000 tasks then has the server creating after the
+  // first 1,000 rather than the first 10,000. 0: max_batch from the first.
+  std::size_t first_batch = 1'000;
   // Smaller batches wait while this many CreateTasks calls are in flight
   // and go in one call as soon as one answers (as Nagle's algorithm does for
   // bytes): an idle client sends a task at the end of the loop pass that
@@ -45,7 +51,7 @@ struct ClientOptions {
 struct ClientStats {
   std::uint64_t created_tasks = 0;   // Tasks sent in CreateTasks calls.
   std::uint64_t create_calls = 0;    // CreateTasks calls started (retries too).
-  std::uint64_t follow_streams = 0;  // AsCompleted streams started.
+  std::uint64_t follow_streams = 0;  // AsCompletedBatches (or AsCompleted) streams started.
 };
 
 struct TaskOptions {
@@ -72,8 +78,8 @@ class Client {
   // asyncio.create_task over the wire: returns at once. The tasks created
   // meanwhile are sent together in one CreateTasks call (see
   // ClientOptions::max_calls_in_flight), and their completions come back on
-  // one AsCompleted stream, so a hundred thousand remote tasks cost a
-  // handful of calls.
+  // one AsCompletedBatches stream (tasks that finish together in one
+  // message), so a hundred thousand remote tasks cost a handful of calls.
   //
   // (Overloads, not default arguments: GCC 12 mishandles a defaulted class
   // argument in a call made inside a coroutine.)

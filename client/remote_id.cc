@@ -1,5 +1,7 @@
 #include "client/remote_id.h"
 
+#include <array>
+#include <cstdint>
 #include <cstring>
 
 namespace taskwire::client::detail {
@@ -8,12 +10,19 @@ namespace {
 constexpr char kDigits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr std::size_t kTextSize = 26;
 
-int digit_value(char c) noexcept {
-  for (int i = 0; i < 32; ++i) {
-    if (kDigits[i] == c) return i;
-  }
-  return -1;
-}
+// Each byte's digit value, -1 for a byte that is not a canonical digit. A
+// table, since every id the client is sent is packed or looked up (twice
+// per task of a gather of 100,000): a search of the 32 digits for each
+// character was an eighth of the client's loop thread there.
+constexpr auto kDigitValues = [] {
+  std::array<std::int8_t, 256> values{};
+  values.fill(-1);
+  for (int i = 0; i < 32; ++i)
+    values[static_cast<unsigned char>(kDigits[i])] = static_cast<std::int8_t>(i);
+  return values;
+}();
+
+int digit_value(char c) noexcept { return kDigitValues[static_cast<unsigned char>(c)]; }
 
 // Big-endian, so that the bytes sort as the text does.
 bool pack(std::string_view text, char (&out)[16]) noexcept {

@@ -1,29 +1,33 @@
 #include "server/task_id.h"
 
+#include <array>
+#include <cstdint>
+
 namespace taskwire::server {
 namespace {
 
 constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-int decode(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  switch (c) {
-    case 'I':
-    case 'L':
-      return 1;
-    case 'O':
-      return 0;
-    case 'U':
-      return -1;
-    default:
-      break;
+// Each byte's digit value in Crockford base32 (either case; I and L read
+// as 1, O as 0), -1 for any other byte. A table: a client following 10,000
+// tasks sends their 10,000 ids, and a search of the alphabet for each
+// character was a twentieth of the loop's time while 100,000 were created
+// and followed.
+constexpr auto kDigitValues = [] {
+  std::array<std::int8_t, 256> values{};
+  values.fill(-1);
+  for (int i = 0; i < 32; ++i) {
+    const char upper = kAlphabet[i];
+    values[static_cast<unsigned char>(upper)] = static_cast<std::int8_t>(i);
+    if (upper >= 'A' && upper <= 'Z')
+      values[static_cast<unsigned char>(upper - 'A' + 'a')] = static_cast<std::int8_t>(i);
   }
-  for (int i = 10; i < 32; ++i) {
-    if (kAlphabet[i] == c) return i;
-  }
-  return -1;
-}
+  for (char one : {'I', 'i', 'L', 'l'}) values[static_cast<unsigned char>(one)] = 1;
+  for (char zero : {'O', 'o'}) values[static_cast<unsigned char>(zero)] = 0;
+  return values;
+}();
+
+int decode(char c) { return kDigitValues[static_cast<unsigned char>(c)]; }
 
 }  // namespace
 

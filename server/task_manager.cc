@@ -73,15 +73,49 @@ std::vector<TaskHandle<void>> runners_of(const std::vector<TaskRecord*>& records
   return runners;
 }
 
-// The records once each, in order of first appearance.
+// The records once each, in order of first appearance. Sorted copies
+// rather than a hash set: two allocations for a request of 10,000 ids, not
+// one per id.
 std::vector<TaskRecord*> unique(const std::vector<TaskRecord*>& records) {
-  std::vector<TaskRecord*> out;
-  std::unordered_set<TaskRecord*> seen;
-  for (TaskRecord* record : records) {
-    if (seen.insert(record).second) out.push_back(record);
+  std::vector<std::pair<TaskRecord*, std::size_t>> by_record(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) by_record[i] = {records[i], i};
+  std::sort(by_record.begin(), by_record.end());
+  std::vector<std::size_t> firsts;
+  firsts.reserve(records.size());
+  for (std::size_t i = 0; i < by_record.size(); ++i) {
+    if (i == 0 || by_record[i].first != by_record[i - 1].first)
+      firsts.push_back(by_record[i].second);
   }
+  if (firsts.size() == records.size()) return records;
+  std::sort(firsts.begin(), firsts.end());
+  std::vector<TaskRecord*> out;
+  out.reserve(firsts.size());
+  for (std::size_t i : firsts) out.push_back(records[i]);
   return out;
 }
+
+// Which task a runner that as_completed yields belongs to: a sorted vector,
+// not a hash map (one allocation, not one per task).
+class RunnerIds {
+ public:
+  explicit RunnerIds(const std::vector<TaskRecord*>& records) {
+    ids_.reserve(records.size());
+    for (const TaskRecord* record : records) ids_.emplace_back(record->runner.state(), record->id);
+    std::sort(ids_.begin(), ids_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  const TaskId& at(const detail::TaskStateBase* runner) const {
+    auto it =
+        std::lower_bound(ids_.begin(), ids_.end(), runner,
+                         [](const auto& entry, const auto* key) { return entry.first < key; });
+    if (it == ids_.end() || it->first != runner)
+      throw std::out_of_range("RunnerIds: no such runner");
+    return it->second;
+  }
+
+ private:
+  std::vector<std::pair<const detail::TaskStateBase*, TaskId>> ids_;
+};
 
 // GCC 12 cannot keep an initializer list alive across a co_await, so
 // one-element vectors are built by a function call.
@@ -152,9 +186,10 @@ grpc::Status TaskManager::lookup_all(const google::protobuf::RepeatedPtrField<st
   out->clear();
   out->reserve(ids.size());
   for (int i = 0; i < ids.size(); ++i) {
-    TaskRecord* record;
-    if (auto status = lookup(ids[i], "ids[" + std::to_string(i) + "]", &record); !status.ok())
-      return status;
+    // The field's name is spelt out only for an id that is not found.
+    std::optional<TaskId> id = TaskId::parse(ids[i]);
+    TaskRecord* record = id ? store_.find(*id) : nullptr;
+    if (record == nullptr) return lookup(ids[i], "ids[" + std::to_string(i) + "]", &record);
     out->push_back(record);
   }
   return Status::OK;
@@ -579,7 +614,15 @@ Task<grpc::Status> TaskManager::create_tasks(v1::CreateTasksRequest& request,
   co_await store_.commit(created);
   // Unfinished tasks are never evicted: the records are still there.
   for (std::size_t i = 0; i < to_start.size(); ++i) start(*to_start[i], std::move(args[i]));
-  fill(ids, view, response->mutable_tasks());
+  if (created.size() == ids.size()) {
+    // All new (the usual case): the records are at hand, no need to look
+    // each up again.
+    auto* tasks = response->mutable_tasks();
+    tasks->Reserve(static_cast<int>(created.size()));
+    for (const TaskRecord* record : created) record->to_proto(tasks->Add(), view);
+  } else {
+    fill(ids, view, response->mutable_tasks());
+  }
   co_return Status::OK;
 }
 
@@ -725,8 +768,7 @@ Task<grpc::Status> TaskManager::gather(const v1::GatherRequest& request,
     if (!record->settled()) running.push_back(record);
   }
   if (!first_failure && !running.empty()) {
-    std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
-    for (TaskRecord* record : running) id_of_runner.emplace(record->runner.state(), record->id);
+    const RunnerIds id_of_runner(running);
     auto completions = taskwire::as_completed(runners_of(running), limit);
     while (!completions.empty()) {
       TaskHandle<void> done;
@@ -799,32 +841,42 @@ Task<grpc::Status> TaskManager::wait(const v1::WaitRequest& request, v1::WaitRes
   co_return Status::OK;
 }
 
+grpc::Status TaskManager::check_as_completed(const v1::AsCompletedRequest& request,
+                                             Completions* out) {
+  std::vector<TaskRecord*> records;
+  if (auto status = lookup_all(request.ids(), &records); !status.ok()) return status;
+  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr, "timeout",
+                                   DurationRule::kNotNegative, &out->timeout);
+      !status.ok()) {
+    return status;
+  }
+  if (auto status = parse_view(request.view(), "view", &out->view); !status.ok()) return status;
+  for (TaskRecord* record : unique(records)) {
+    (record->settled() ? out->settled : out->running).push_back(record);
+  }
+  return Status::OK;
+}
+
+namespace {
+
+grpc::Status completions_timed_out(std::size_t remaining) {
+  return grpc::Status(
+      StatusCode::DEADLINE_EXCEEDED,
+      "timeout: " + std::to_string(remaining) + " task(s) still unfinished; they keep running");
+}
+
+}  // namespace
+
 Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& request,
                                              Emit<v1::Task> emit) {
-  std::vector<TaskRecord*> records;
-  if (auto status = lookup_all(request.ids(), &records); !status.ok()) co_return status;
-  records = unique(records);
-  std::optional<Duration> timeout;
-  if (auto status = parse_duration(request.has_timeout() ? &request.timeout() : nullptr, "timeout",
-                                   DurationRule::kNotNegative, &timeout);
-      !status.ok()) {
-    co_return status;
-  }
-  v1::TaskView view;
-  if (auto status = parse_view(request.view(), "view", &view); !status.ok()) co_return status;
-  std::vector<TaskRecord*> running;
-  std::vector<v1::Task> already;
-  for (TaskRecord* record : records) {
-    if (record->settled()) {
-      record->to_proto(&already.emplace_back(), view);
-    } else {
-      running.push_back(record);
-    }
-  }
-  std::unordered_map<const detail::TaskStateBase*, TaskId> id_of_runner;
-  for (TaskRecord* record : running) id_of_runner.emplace(record->runner.state(), record->id);
-  auto completions = taskwire::as_completed(runners_of(running), timeout);
-  for (const v1::Task& task : already) {
+  Completions checked;
+  if (auto status = check_as_completed(request, &checked); !status.ok()) co_return status;
+  std::vector<v1::Task> already(checked.settled.size());
+  for (std::size_t i = 0; i < checked.settled.size(); ++i)
+    checked.settled[i]->to_proto(&already[i], checked.view);
+  const RunnerIds id_of_runner(checked.running);
+  auto completions = taskwire::as_completed(runners_of(checked.running), checked.timeout);
+  for (v1::Task& task : already) {
     if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
   }
   v1::Task task;
@@ -836,15 +888,97 @@ Task<grpc::Status> TaskManager::as_completed(const v1::AsCompletedRequest& reque
     } catch (const TimeoutError&) {
       timed_out = true;
     }
-    if (timed_out) {
-      co_return Status(StatusCode::DEADLINE_EXCEEDED,
-                       "timeout: " + std::to_string(completions.remaining()) +
-                           " task(s) still unfinished; they keep running");
-    }
+    if (timed_out) co_return completions_timed_out(completions.remaining());
     TaskRecord* record = store_.find(id_of_runner.at(done.state()));
     if (record == nullptr) continue;
-    record->to_proto(&task, view);
+    record->to_proto(&task, checked.view);
     if (!co_await emit(task)) co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+  co_return Status::OK;
+}
+
+namespace {
+
+// The most tasks one AsCompletedBatches message carries, and about the most
+// bytes (a message is sent once it reaches either; a task larger than the
+// byte limit goes alone): well under gRPC's default 4 MiB receive limit.
+constexpr int kMaxTasksPerBatch = 1000;
+constexpr std::size_t kMaxBatchBytes = 1 << 20;
+
+// Builds AsCompletedBatches messages: add() says when one is full.
+class BatchBuilder {
+  // An id, state, attempt and times, with their tags.
+  static constexpr std::size_t kFixedBytes = 64;
+
+ public:
+  explicit BatchBuilder(v1::TaskView view) : view_(view) {}
+
+  // Adds the record's task; true if the message is now full.
+  bool add(const TaskRecord& record) {
+    record.to_proto(batch_.add_tasks(), view_);
+    // About the task's size, without a pass over it (serializing makes
+    // one): the result or error, the args in the FULL view, and a little
+    // more for the rest.
+    bytes_ += kFixedBytes + record.result.size() +
+              (record.error ? record.error->ByteSizeLong() : 0) +
+              (view_ == v1::TASK_VIEW_OUTCOME ? 0 : record.args.size());
+    return batch_.tasks_size() >= kMaxTasksPerBatch || bytes_ >= kMaxBatchBytes;
+  }
+  bool empty() const { return batch_.tasks_size() == 0; }
+  // The message built so far, to send (Emit takes its contents); the next
+  // add() starts another.
+  v1::TaskBatch& take() {
+    sending_.Clear();
+    sending_.Swap(&batch_);
+    bytes_ = 0;
+    return sending_;
+  }
+
+ private:
+  v1::TaskView view_;
+  v1::TaskBatch batch_;
+  v1::TaskBatch sending_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace
+
+Task<grpc::Status> TaskManager::as_completed_batches(const v1::AsCompletedRequest& request,
+                                                     Emit<v1::TaskBatch> emit) {
+  Completions checked;
+  if (auto status = check_as_completed(request, &checked); !status.ok()) co_return status;
+  const RunnerIds id_of_runner(checked.running);
+  // The timeout counts from here, as AsCompleted's does.
+  auto completions = taskwire::as_completed(runners_of(checked.running), checked.timeout);
+  BatchBuilder batch(checked.view);
+  for (TaskRecord* record : checked.settled) {
+    if (batch.add(*record) && !co_await emit(batch.take()))
+      co_return Status(StatusCode::CANCELLED, "stream closed");
+  }
+  if (!batch.empty() && !co_await emit(batch.take()))
+    co_return Status(StatusCode::CANCELLED, "stream closed");
+  while (!completions.empty()) {
+    TaskHandle<void> done;
+    bool timed_out = false;
+    try {
+      done = co_await completions.next();
+    } catch (const TimeoutError&) {
+      timed_out = true;
+    }
+    if (timed_out) co_return completions_timed_out(completions.remaining());
+    // Every other task that has finished by now (those whose timers fired
+    // in the same pass of the loop) joins this one's message.
+    for (;;) {
+      TaskRecord* record = store_.find(id_of_runner.at(done.state()));
+      if (record != nullptr && batch.add(*record) && !co_await emit(batch.take()))
+        co_return Status(StatusCode::CANCELLED, "stream closed");
+      if (completions.empty()) break;
+      auto next = completions.next();
+      if (!next.await_ready()) break;
+      done = co_await next;
+    }
+    if (!batch.empty() && !co_await emit(batch.take()))
+      co_return Status(StatusCode::CANCELLED, "stream closed");
   }
   co_return Status::OK;
 }

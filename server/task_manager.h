@@ -33,10 +33,10 @@ namespace taskwire::server {
 class TaskManager {
  public:
   using Status = grpc::Status;
-  // Sends one message of a server stream; gives false once the stream is
-  // gone.
+  // Sends one message of a server stream, taking its contents (the
+  // message is left empty); gives false once the stream is gone.
   template <typename Message>
-  using Emit = std::function<Sent(const Message&)>;
+  using Emit = std::function<Sent(Message&)>;
 
   TaskManager(EventLoop& loop, const KindRegistry& kinds, TaskStore& store, Limits limits,
               std::uint64_t seed);
@@ -62,6 +62,9 @@ class TaskManager {
   Task<Status> gather(const v1::GatherRequest& request, v1::GatherResponse* response);
   Task<Status> wait(const v1::WaitRequest& request, v1::WaitResponse* response);
   Task<Status> as_completed(const v1::AsCompletedRequest& request, Emit<v1::Task> emit);
+  // AsCompletedBatches: as as_completed, a run of tasks per message.
+  Task<Status> as_completed_batches(const v1::AsCompletedRequest& request,
+                                    Emit<v1::TaskBatch> emit);
   Task<Status> cancel_task(const v1::CancelTaskRequest& request, v1::Task* response,
                            const std::string* trace_id = nullptr);
   Task<Status> watch_tasks(const v1::WatchTasksRequest& request, Emit<v1::TaskEvent> emit);
@@ -96,6 +99,15 @@ class TaskManager {
   Status lookup(const std::string& text, const std::string& field, TaskRecord** out);
   Status lookup_all(const google::protobuf::RepeatedPtrField<std::string>& ids,
                     std::vector<TaskRecord*>* out);
+  // An AsCompleted request, checked: its tasks once each, split into those
+  // already settled (in request order) and those still running.
+  struct Completions {
+    std::vector<TaskRecord*> settled;
+    std::vector<TaskRecord*> running;
+    std::optional<Duration> timeout;
+    v1::TaskView view = v1::TASK_VIEW_FULL;
+  };
+  Status check_as_completed(const v1::AsCompletedRequest& request, Completions* out);
   // CreateTask, naming fields with `prefix` (RunTask's is "task."): the
   // id of the task created, or found by its idempotency key.
   Task<Status> create_one(v1::CreateTaskRequest& request, std::string_view prefix, TaskId* id,

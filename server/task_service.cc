@@ -70,6 +70,11 @@ void TaskService::listen(grpc::ServerCompletionQueue& queue) {
   stream(as_completed_, "taskwire.v1.TaskService/AsCompleted", &Async::RequestAsCompleted,
          [&m](const v1::AsCompletedRequest& r, Stream<v1::AsCompletedRequest, v1::Task>::Emit emit,
               const CallInfo&) { return m.as_completed(r, std::move(emit)); });
+  stream(as_completed_batches_, "taskwire.v1.TaskService/AsCompletedBatches",
+         &Async::RequestAsCompletedBatches,
+         [&m](const v1::AsCompletedRequest& r,
+              Stream<v1::AsCompletedRequest, v1::TaskBatch>::Emit emit,
+              const CallInfo&) { return m.as_completed_batches(r, std::move(emit)); });
   stream(
       watch_tasks_, "taskwire.v1.TaskService/WatchTasks", &Async::RequestWatchTasks,
       [&m](const v1::WatchTasksRequest& r, Stream<v1::WatchTasksRequest, v1::TaskEvent>::Emit emit,

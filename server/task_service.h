@@ -54,6 +54,7 @@ class TaskService {
   Unary<v1::WaitRequest, v1::WaitResponse> wait_{};
   Unary<v1::CancelTaskRequest, v1::Task> cancel_task_{};
   Stream<v1::AsCompletedRequest, v1::Task> as_completed_{};
+  Stream<v1::AsCompletedRequest, v1::TaskBatch> as_completed_batches_{};
   Stream<v1::WatchTasksRequest, v1::TaskEvent> watch_tasks_{};
 };
 

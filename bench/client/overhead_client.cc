@@ -12,7 +12,7 @@
 //                      completion-queue API, one CQ, one thread): the slots
 //                      freed while completions were ready are refilled with
 //                      one CreateTasks, whose tasks are followed on one
-//                      AsCompleted stream.
+//                      AsCompletedBatches stream.
 //   --api raw          N slots on gRPC's async completion-queue API (one CQ,
 //                      one thread, generated stubs), each looping on
 //                      CreateTask, then AwaitTask of the id it got.
@@ -120,7 +120,7 @@ struct Result {
   long long tasks_total = 0;
   long long errors = 0;
   // Library only: passes of the loop in which tasks were created (each is
-  // one CreateTasks call and one AsCompleted stream; see client.cc).
+  // one CreateTasks call and one AsCompletedBatches stream; see client.cc).
   long long batches_in_window = 0;
   long long tasks_created_in_window = 0;
 };
@@ -269,8 +269,8 @@ class RunTaskSlot final : public Slot {
 
 // The library's own calls made with raw stubs: the slots freed while the
 // queue had events ready are refilled with one CreateTasks, and the tasks of
-// each CreateTasks are followed on one AsCompleted stream, as client.cc does
-// for the tasks created in one pass of its loop.
+// each CreateTasks are followed on one AsCompletedBatches stream, as
+// client.cc does for the tasks created in one pass of its loop.
 class BatchedRaw {
  public:
   BatchedRaw(v1::TaskService::Stub& stub, const v1::CreateTaskRequest& task,
@@ -339,9 +339,9 @@ class BatchedRaw {
 
   struct Stream final : Op {
     v1::AsCompletedRequest request;
-    v1::Task message;
+    v1::TaskBatch message;
     grpc::Status status;
-    std::unique_ptr<grpc::ClientAsyncReader<v1::Task>> reader;
+    std::unique_ptr<grpc::ClientAsyncReader<v1::TaskBatch>> reader;
     enum { kStarting, kReading, kFinishing } phase = kStarting;
     int done(BatchedRaw& run, bool ok) override {
       switch (phase) {
@@ -352,15 +352,17 @@ class BatchedRaw {
           else
             reader->Finish(&status, this);
           return 0;
-        case kReading:
+        case kReading: {
           if (!ok) {
             phase = kFinishing;
             reader->Finish(&status, this);
             return 0;
           }
-          run.finish(message, started);
+          const int finished = message.tasks_size();
+          for (const v1::Task& task : message.tasks()) run.finish(task, started);
           reader->Read(&message, this);
-          return 1;
+          return finished;
+        }
         case kFinishing:
           --run.ops_;
           delete this;
@@ -378,6 +380,7 @@ class BatchedRaw {
       out_.tasks_created_in_window += tasks;
     }
     for (int i = 0; i < tasks; ++i) *op->request.add_tasks() = task_;
+    op->request.set_view(v1::TASK_VIEW_OUTCOME);  // As the library asks.
     // One idempotency key per call, as the library sends.
     op->request.set_idempotency_key("raw-" + std::to_string(getpid()) + "-" +
                                     std::to_string(++calls_));
@@ -391,7 +394,8 @@ class BatchedRaw {
   void follow(std::unique_ptr<Stream> op, Clock::time_point started) {
     op->started = started;
     op->context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
-    op->reader = stub_.PrepareAsyncAsCompleted(&op->context, op->request, &cq_);
+    op->request.set_view(v1::TASK_VIEW_OUTCOME);
+    op->reader = stub_.PrepareAsyncAsCompletedBatches(&op->context, op->request, &cq_);
     Stream* raw = op.release();
     raw->reader->StartCall(raw);
     ++ops_;

@@ -4,7 +4,7 @@
 #   1. remote echo tasks, 64 in flight, through the client library
 #      (`co_await client.create_task("echo", ...)`) and through raw generated
 #      stubs on the async completion-queue API: the same calls the library
-#      makes (CreateTasks + AsCompleted, the target's reference), and for
+#      makes (CreateTasks + AsCompletedBatches, the target's reference), and for
 #      scale CreateTask + AwaitTask and RunTask, one task per call;
 #      interleaved round by round; then one short run that counts the calls
 #      the library starts;

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -177,6 +179,28 @@ TEST_F(ClientTest, ABatchThatReachesMaxBatchIsSentAtOnceMidPass) {
   });
 }
 
+TEST_F(ClientTest, ABurstStartsWithFirstBatchAndDoublesUpToMaxBatch) {
+  ClientOptions options = options_for(server_.target());
+  options.first_batch = 2;
+  options.max_batch = 10;
+  Client client(loop_, options);
+  run([&]() -> Task<void> {
+    std::vector<TaskHandle<Value>> tasks;
+    for (int i = 0; i < 25; ++i)
+      tasks.push_back(
+          client.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
+              .handle());
+    // Still in the pass that created them: batches of 2, 4, 8 and 10 are on
+    // their way; the last task waits for the end of the pass.
+    EXPECT_EQ(client.stats().create_calls, 4u);
+    EXPECT_EQ(client.stats().created_tasks, 24u);
+    auto results = co_await gather(std::move(tasks));
+    for (int i = 0; i < 25; ++i) EXPECT_EQ(results[i].number_value(), i);
+    EXPECT_EQ(client.stats().create_calls, 5u);
+    EXPECT_EQ(client.stats().created_tasks, 25u);
+  });
+}
+
 TEST_F(ClientTest, TasksCreatedOnePerPassAreAllCreatedAndFollowed) {
   run([&]() -> Task<void> {
     std::vector<TaskHandle<Value>> tasks;
@@ -233,6 +257,96 @@ TEST_F(ClientTest, CreatedIdAndRecordTellWhatTheServerSaid) {
     EXPECT_FALSE(rejected.has_id());
     EXPECT_FALSE(rejected.record().has_value());
   });
+}
+
+// A server from before AsCompletedBatches: it creates tasks and streams
+// their completions on AsCompleted only (each succeeds at once, its result
+// its id); AsCompletedBatches answers UNIMPLEMENTED, as gRPC's default does.
+class ServerWithoutBatches final : public v1::TaskService::CallbackService {
+ public:
+  std::atomic<int> as_completed_calls{0};
+
+  grpc::ServerUnaryReactor* CreateTasks(grpc::CallbackServerContext* context,
+                                        const v1::CreateTasksRequest* request,
+                                        v1::CreateTasksResponse* response) override {
+    for (int i = 0; i < request->tasks_size(); ++i) {
+      v1::Task* task = response->add_tasks();
+      task->set_id("old-" + std::to_string(next_id_++));
+      task->set_state(v1::TASK_STATE_PENDING);
+    }
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerWriteReactor<v1::Task>* AsCompleted(grpc::CallbackServerContext*,
+                                                  const v1::AsCompletedRequest* request) override {
+    ++as_completed_calls;
+    return new Writer(*request);
+  }
+
+ private:
+  class Writer final : public grpc::ServerWriteReactor<v1::Task> {
+   public:
+    explicit Writer(const v1::AsCompletedRequest& request) {
+      for (const std::string& id : request.ids()) {
+        v1::Task& task = tasks_.emplace_back();
+        task.set_id(id);
+        task.set_state(v1::TASK_STATE_SUCCEEDED);
+        task.mutable_result()->set_string_value(id);
+      }
+      next();
+    }
+    void OnWriteDone(bool ok) override {
+      if (ok) {
+        next();
+      } else {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      }
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void next() {
+      if (sent_ == tasks_.size()) {
+        Finish(grpc::Status::OK);
+      } else {
+        StartWrite(&tasks_[sent_++]);
+      }
+    }
+    std::vector<v1::Task> tasks_;
+    std::size_t sent_ = 0;
+  };
+
+  std::atomic<int> next_id_{0};
+};
+
+TEST(ClientWithAnOlderServer, FollowsTasksOnAsCompletedWhenAsCompletedBatchesIsUnimplemented) {
+  ServerWithoutBatches service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0) << "the test server did not start";
+  EventLoop loop;
+  Client client(loop, options_for("127.0.0.1:" + std::to_string(port)));
+  auto body = [&]() -> Task<void> {
+    RemoteTask a = client.create_task("echo");
+    RemoteTask b = client.create_task("echo");
+    auto first = co_await gather(a.handle(), b.handle());
+    EXPECT_EQ(std::get<0>(first).string_value(), a.id());
+    EXPECT_EQ(std::get<1>(first).string_value(), b.id());
+    // One AsCompletedBatches (UNIMPLEMENTED), then AsCompleted.
+    EXPECT_EQ(client.stats().follow_streams, 2u);
+    RemoteTask c = client.create_task("echo");
+    EXPECT_EQ((co_await c).string_value(), c.id());
+    // The client remembers: straight to AsCompleted.
+    EXPECT_EQ(client.stats().follow_streams, 3u);
+    EXPECT_EQ(service.as_completed_calls.load(), 2);
+  };
+  loop.run(body());
+  server->Shutdown();
 }
 
 TEST(ClientWithoutServer, AnUnreachableServerIsServerUnavailable) {

@@ -37,6 +37,11 @@ TEST(TaskId, RejectsWhatIsNotAnId) {
   }
   EXPECT_EQ(TaskId::parse("01arz3ndektsv4rrffq69g5fav"),
             TaskId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+  // Crockford's aliases: I and L read as 1, O as 0, in either case.
+  for (const char* alias : {"OIARZ3NDEKTSV4RRFFQ69G5FAV", "0LARZ3NDEKTSV4RRFFQ69G5FAV",
+                            "oiarz3ndektsv4rrffq69g5fav", "0larz3ndektsv4rrffq69g5fav"}) {
+    EXPECT_EQ(TaskId::parse(alias), TaskId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV")) << alias;
+  }
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -582,6 +584,145 @@ TEST_F(TaskManagerTest, AsCompletedEmitsInCompletionOrder) {
     });
     EXPECT_TRUE(status.ok());
     EXPECT_EQ(order, (std::vector<std::string>{req.ids(1), req.ids(2), req.ids(0)}));
+  });
+}
+
+// The ids of each message, in order.
+using Runs = std::vector<std::vector<std::string>>;
+
+TEST_F(TaskManagerTest, AsCompletedBatchesSendsTasksThatFinishTogetherInOneMessage) {
+  run([&]() -> Task<void> {
+    std::vector<std::string> ids;
+    for (int seconds : {2, 1, 2, 0, 1})
+      ids.push_back(
+          (co_await create("sleep", "{\"seconds\": " + std::to_string(seconds) + "}")).id());
+    co_await await(ids[3]);  // Finished before the call: it comes first, alone.
+    v1::AsCompletedRequest req;
+    for (const auto& id : ids) req.add_ids(id);
+    req.add_ids(ids[1]);  // Repeats count once, as in AsCompleted.
+    req.set_view(v1::TASK_VIEW_OUTCOME);
+    Runs runs;
+    std::vector<Duration> times;
+    auto status = co_await manager().as_completed_batches(req, [&](v1::TaskBatch& batch) {
+      auto& run = runs.emplace_back();
+      for (const v1::Task& task : batch.tasks()) {
+        run.push_back(task.id());
+        EXPECT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED) << task.id();
+        EXPECT_TRUE(task.kind().empty()) << "the OUTCOME view asked for";
+      }
+      times.push_back(now());
+      return Sent(true);
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(runs, (Runs{{ids[3]}, {ids[1], ids[4]}, {ids[0], ids[2]}}));
+    EXPECT_EQ(times, (std::vector<Duration>{0s, 1s, 2s}));
+  });
+}
+
+TEST_F(TaskManagerTest, AsCompletedBatchesSplitsALongRunIntoMessagesOfAThousand) {
+  run([&]() -> Task<void> {
+    v1::CreateTasksRequest create;
+    for (int i = 0; i < 2500; ++i) *create.add_tasks() = request("sleep", R"({"seconds": 1})");
+    v1::CreateTasksResponse created;
+    auto made = co_await manager().create_tasks(create, &created);
+    EXPECT_TRUE(made.ok()) << made.error_message();
+    v1::AsCompletedRequest req;
+    for (const v1::Task& task : created.tasks()) req.add_ids(task.id());
+    std::vector<int> sizes;
+    std::set<std::string> seen;
+    auto status = co_await manager().as_completed_batches(req, [&](v1::TaskBatch& batch) {
+      sizes.push_back(batch.tasks_size());
+      for (const v1::Task& task : batch.tasks()) seen.insert(task.id());
+      return Sent(true);
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(sizes, (std::vector<int>{1000, 1000, 500}));
+    EXPECT_EQ(seen.size(), 2500u);
+    EXPECT_EQ(now(), 1s);
+  });
+}
+
+TEST_F(TaskManagerTest, AsCompletedBatchesKeepsAMessageToAboutOneMebibyte) {
+  run([&]() -> Task<void> {
+    const std::string big(60'000, 'x');
+    v1::CreateTasksRequest create;
+    for (int i = 0; i < 40; ++i)
+      *create.add_tasks() = request("echo", "{\"value\": \"" + big + "\"}");
+    v1::CreateTasksResponse created;
+    auto made = co_await manager().create_tasks(create, &created);
+    EXPECT_TRUE(made.ok()) << made.error_message();
+    v1::AsCompletedRequest req;
+    for (const v1::Task& task : created.tasks()) req.add_ids(task.id());
+    req.set_view(v1::TASK_VIEW_OUTCOME);  // 60 kB of result per task.
+    std::vector<std::size_t> bytes;
+    int tasks = 0;
+    auto status = co_await manager().as_completed_batches(req, [&](v1::TaskBatch& batch) {
+      bytes.push_back(batch.ByteSizeLong());
+      tasks += batch.tasks_size();
+      return Sent(true);
+    });
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(tasks, 40);
+    EXPECT_GE(bytes.size(), 3u) << "2.4 MB of results";
+    for (std::size_t size : bytes) EXPECT_LE(size, (1u << 20) + 61'000) << "one task past 1 MiB";
+  });
+}
+
+TEST_F(TaskManagerTest, AsCompletedBatchesEndsWithDeadlineExceededOnceItsTimeoutPasses) {
+  run([&]() -> Task<void> {
+    v1::AsCompletedRequest req;
+    req.add_ids((co_await create("sleep", R"({"seconds": 1})")).id());
+    req.add_ids((co_await create("sleep", R"({"seconds": 5})")).id());
+    req.mutable_timeout()->set_seconds(2);
+    Runs runs;
+    auto status = co_await manager().as_completed_batches(req, [&](v1::TaskBatch& batch) {
+      auto& run = runs.emplace_back();
+      for (const v1::Task& task : batch.tasks()) run.push_back(task.id());
+      return Sent(true);
+    });
+    EXPECT_EQ(status.error_code(), StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+    EXPECT_EQ(status.error_message().rfind("timeout: 1 task(s) still unfinished", 0), 0u)
+        << status.error_message();
+    EXPECT_EQ(runs, (Runs{{req.ids(0)}}));
+    EXPECT_EQ(now(), 2s);
+    EXPECT_EQ(get(req.ids(1)).state(), v1::TASK_STATE_RUNNING) << "a timeout cancels nothing";
+  });
+}
+
+TEST_F(TaskManagerTest, AsCompletedBatchesRejectsWhatAsCompletedRejectsNamingTheField) {
+  run([&]() -> Task<void> {
+    const std::string id = (co_await create("sleep", R"({"seconds": 1})")).id();
+    struct Case {
+      const char* what;
+      std::function<void(v1::AsCompletedRequest&)> change;
+      StatusCode code;
+      const char* prefix;
+    };
+    const std::vector<Case> cases = {
+        {"a malformed id", [](auto& r) { r.add_ids("bad"); }, StatusCode::INVALID_ARGUMENT,
+         "ids[1]:"},
+        {"an unknown id", [](auto& r) { r.add_ids("01ARZ3NDEKTSV4RRFFQ69G5FAV"); },
+         StatusCode::NOT_FOUND, "ids[1]:"},
+        {"a negative timeout", [](auto& r) { r.mutable_timeout()->set_seconds(-1); },
+         StatusCode::INVALID_ARGUMENT, "timeout:"},
+        {"an unknown view", [](auto& r) { r.set_view(static_cast<v1::TaskView>(7)); },
+         StatusCode::INVALID_ARGUMENT, "view:"},
+    };
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.what);
+      v1::AsCompletedRequest req;
+      req.add_ids(id);
+      c.change(req);
+      int messages = 0;
+      auto status = co_await manager().as_completed_batches(req, [&](v1::TaskBatch&) {
+        ++messages;
+        return Sent(true);
+      });
+      EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+      EXPECT_EQ(status.error_message().rfind(c.prefix, 0), 0u) << status.error_message();
+      EXPECT_EQ(messages, 0);
+    }
+    EXPECT_EQ(now(), 0s) << "a rejected request waits for nothing";
   });
 }
 

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -169,6 +170,43 @@ TEST_F(TaskServiceTest, AsCompletedStreamsTasksInCompletionOrder) {
   EXPECT_EQ(order, (std::vector<std::string>{request.ids(1), request.ids(2), request.ids(0)}));
 }
 
+TEST_F(TaskServiceTest, AsCompletedBatchesStreamsTasksThatFinishTogetherInOneMessage) {
+  // Three tasks finishing at once (created in one call, so in one pass of
+  // the server's loop), and one later.
+  v1::CreateTasksRequest create;
+  for (double seconds : {0.3, 0.3, 0.3, 1.5}) {
+    v1::CreateTaskRequest* task = create.add_tasks();
+    task->set_kind("sleep");
+    (*task->mutable_args()->mutable_struct_value()->mutable_fields())["seconds"].set_number_value(
+        seconds);
+  }
+  v1::CreateTasksResponse created;
+  grpc::ClientContext create_context;
+  ASSERT_TRUE(stub_->CreateTasks(&create_context, create, &created).ok());
+  v1::AsCompletedRequest request;
+  for (int i = 3; i >= 0; --i) request.add_ids(created.tasks(i).id());
+  request.set_view(v1::TASK_VIEW_OUTCOME);
+  grpc::ClientContext context;
+  auto reader = stub_->AsCompletedBatches(&context, request);
+  std::vector<std::vector<std::string>> runs;
+  v1::TaskBatch batch;
+  while (reader->Read(&batch)) {
+    auto& run = runs.emplace_back();
+    for (const v1::Task& task : batch.tasks()) {
+      run.push_back(task.id());
+      EXPECT_EQ(task.state(), v1::TASK_STATE_SUCCEEDED) << task.id();
+      EXPECT_FALSE(task.has_create_time()) << "the OUTCOME view asked for";
+    }
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(runs.size(), 2u) << "three tasks that finish together, then one";
+  std::sort(runs[0].begin(), runs[0].end());
+  EXPECT_EQ(runs[0], (std::vector<std::string>{created.tasks(0).id(), created.tasks(1).id(),
+                                               created.tasks(2).id()}));
+  EXPECT_EQ(runs[1], (std::vector<std::string>{created.tasks(3).id()}));
+}
+
 // A client keeps its serialized request until the stream's initial
 // metadata arrives: a stream that sent it only with its first message would
 // make a client following 10,000 tasks hold their ids until one finished.
@@ -181,6 +219,15 @@ TEST_F(TaskServiceTest, StreamsSendTheirInitialMetadataBeforeAnyMessageIsDue) {
     grpc::CompletionQueue queue;
     grpc::ClientContext context;
     auto reader = stub_->AsyncAsCompleted(&context, request, &queue, tag(1));
+    expect_headers_at_once(*reader, context, queue);
+  }
+  {
+    SCOPED_TRACE("AsCompletedBatches");
+    v1::AsCompletedRequest request;
+    request.add_ids(task.id());
+    grpc::CompletionQueue queue;
+    grpc::ClientContext context;
+    auto reader = stub_->AsyncAsCompletedBatches(&context, request, &queue, tag(1));
     expect_headers_at_once(*reader, context, queue);
   }
   {
@@ -315,6 +362,30 @@ TEST_F(TaskServiceTest, EveryRpcAnswersAndRejectsBadInputNamingTheField) {
     v1::Task ignored;
     EXPECT_FALSE(reader->Read(&ignored));
     expect(reader->Finish(), grpc::StatusCode::INVALID_ARGUMENT, "ids[0]:");
+  }
+  {
+    grpc::ClientContext c1, c2, c3, c4;
+    v1::AsCompletedRequest request;
+    v1::TaskBatch batch;
+    request.add_ids("bad");
+    auto bad = stub_->AsCompletedBatches(&c1, request);
+    EXPECT_FALSE(bad->Read(&batch));
+    expect(bad->Finish(), grpc::StatusCode::INVALID_ARGUMENT, "ids[0]:");
+    request.set_ids(0, unknown);
+    auto missing = stub_->AsCompletedBatches(&c2, request);
+    EXPECT_FALSE(missing->Read(&batch));
+    expect(missing->Finish(), grpc::StatusCode::NOT_FOUND, "ids[0]:");
+    request.set_ids(0, task.id());
+    request.mutable_timeout()->set_seconds(-1);
+    auto negative = stub_->AsCompletedBatches(&c3, request);
+    EXPECT_FALSE(negative->Read(&batch));
+    expect(negative->Finish(), grpc::StatusCode::INVALID_ARGUMENT, "timeout:");
+    request.clear_timeout();
+    auto good = stub_->AsCompletedBatches(&c4, request);
+    ASSERT_TRUE(good->Read(&batch));
+    EXPECT_EQ(batch.tasks_size(), 1);
+    EXPECT_FALSE(good->Read(&batch));
+    EXPECT_TRUE(good->Finish().ok());
   }
   {
     grpc::ClientContext c1, c2;
