@@ -4,6 +4,8 @@
 //   throughput  N tasks created at once through the client library (one
 //               CreateTasks call per loop pass, completions on one stream),
 //               all awaited; tasks per second.
+//   RunTask     64 callers each looping on RunTask, for each kind; calls
+//               per second.
 //   latency     RunTask one at a time, echo and noop in turn; the worker's
 //               added round trip is the difference of the medians.
 //   CPU         per task, of each process, in the throughput rounds and
@@ -68,6 +70,28 @@ Task<double> throughput(client::Client& tw, std::string kind, int n) {
   auto start = Clock::now();
   for (int i = 0; i < n; ++i) tasks.push_back(tw.create_task(kind, small_args()));
   for (auto& task : tasks) co_await task;
+  co_return n / seconds_since(start);
+}
+
+// Callers each looping on RunTask (create and await in one call) until
+// `left` runs out.
+Task<void> run_task_loop(client::Client& tw, const std::string& kind, int& left) {
+  while (left > 0) {
+    --left;
+    Value args = small_args();
+    co_await tw.run(kind, args);
+  }
+}
+
+// RunTask with 64 calls in flight (the worker's credits), calls per second.
+Task<double> run_task_throughput(client::Client& tw, const std::string& kind, int n) {
+  constexpr int kInFlight = 64;
+  int left = n;
+  std::vector<TaskHandle<void>> callers;
+  auto start = Clock::now();
+  for (int i = 0; i < kInFlight; ++i)
+    callers.push_back(EventLoop::current()->create_task(run_task_loop(tw, kind, left)));
+  for (auto& caller : callers) co_await caller;
   co_return n / seconds_since(start);
 }
 
@@ -145,6 +169,8 @@ struct Cpu {
 
 struct Figures {
   double echo_rate = 0, worker_rate = 0;
+  // RunTask calls per second, 64 in flight.
+  double echo_run_task_rate = 0, worker_run_task_rate = 0;
   std::vector<double> echo_latency, worker_latency;
   // CPU per task over the throughput rounds, in microseconds.
   Cpu echo_cpu, worker_cpu;
@@ -180,6 +206,8 @@ Task<void> measure(client::Client& tw, int n, int samples, int cancellations,
   std::sort(worker.begin(), worker.end());
   out.echo_rate = echo[1];
   out.worker_rate = worker[1];
+  out.echo_run_task_rate = co_await run_task_throughput(tw, "echo", n / 2);
+  out.worker_run_task_rate = co_await run_task_throughput(tw, "noop", n / 2);
   co_await latencies(tw, samples, out.echo_latency, out.worker_latency);
   // CPU per task one at a time, each kind on its own.
   Cpu before = cpu();
@@ -326,6 +354,11 @@ void print(const Figures& figures) {
   std::printf("%-44s %12.0f\n", "noop on 1 worker, 64 credits, tasks/s", figures.worker_rate);
   std::printf("%-44s %12.2f\n", "worker / echo throughput",
               figures.worker_rate / figures.echo_rate);
+  std::printf("%-44s %12.0f\n", "RunTask echo, 64 in flight, calls/s", figures.echo_run_task_rate);
+  std::printf("%-44s %12.0f\n", "RunTask noop (worker), 64 in flight, calls/s",
+              figures.worker_run_task_rate);
+  std::printf("%-44s %12.2f\n", "worker / echo, RunTask 64 in flight",
+              figures.worker_run_task_rate / figures.echo_run_task_rate);
   std::printf("%-44s %12.1f\n", "RunTask echo p50, us", percentile(figures.echo_latency, 0.5));
   std::printf("%-44s %12.1f\n", "RunTask echo p99, us", percentile(figures.echo_latency, 0.99));
   std::printf("%-44s %12.1f\n", "RunTask noop (worker) p50, us",
