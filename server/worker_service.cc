@@ -20,9 +20,10 @@ constexpr Duration kIdleWorkerReadLinger = std::chrono::milliseconds(1);
 // One worker's Connect stream, from its arrival to its end, on the loop
 // thread. One read outstanding at a time, messages handed to the
 // dispatcher as they come; the next read starts with the next write, or
-// once the loop is idle (rpc::OwedRead), so that its flow-control update
-// leaves after the answers the message led to, or with the assignments it
-// made room for. One write at a time: what is sent during a loop pass is
+// once the loop is idle (rpc::OwedRead; 1 ms later if the worker has
+// nothing running here), so that its flow-control update leaves after the
+// answers the message led to, or with the assignments it made room for.
+// One write at a time: what is sent during a loop pass is
 // written at the start of the next (or once the write in flight is done),
 // all together, as one ServerBatch if the worker understands batches, so
 // the 64 assignments that 64 results make room for go out in one message,
