@@ -50,16 +50,10 @@ const char* message_name(const v1::WorkerMessage& message) {
 
 }  // namespace
 
-std::string token_key(std::string_view task_id, std::uint32_t attempt) {
-  std::string key(task_id);
-  key += '/';
-  key += std::to_string(attempt);
-  return key;
-}
-
 struct Dispatcher::Attempt {
   const AttemptSpec* spec = nullptr;
-  std::string key;
+  TokenKey key;
+  KindQueue* queue = nullptr;
   Worker* worker = nullptr;  // While assigned and not over.
   bool queued = false;
   bool settled = false;
@@ -78,7 +72,7 @@ struct Dispatcher::Worker {
   std::vector<std::string> kinds;
   std::uint32_t credits = 0;
   // Credits in use: every token assigned and not yet answered.
-  std::unordered_map<std::string, Held> held;
+  TokenMap<Held> held;
   TimePoint last_seen;
   CallbackHandle liveness;
 
@@ -130,19 +124,19 @@ void Dispatcher::arm_liveness(Worker& worker) {
   });
 }
 
-void Dispatcher::receive(WorkerId id, const v1::WorkerMessage& message) {
+void Dispatcher::receive(WorkerId id, v1::WorkerMessage& message) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;  // Dropped already; its stream is closing.
   Worker& worker = *it->second;
   worker.last_seen = loop_.now();
   if (message.message_case() == v1::WorkerMessage::kBatch && worker.greeted) {
-    receive_batch(id, message.batch());
+    receive_batch(id, *message.mutable_batch());
   } else {
     receive_one(worker, message);
   }
 }
 
-void Dispatcher::receive_batch(WorkerId id, const v1::WorkerBatch& batch) {
+void Dispatcher::receive_batch(WorkerId id, v1::WorkerBatch& batch) {
   Worker* worker = workers_.at(id).get();
   if (batch.messages_size() > kMaxBatchMessages) {
     drop(*worker,
@@ -162,7 +156,7 @@ void Dispatcher::receive_batch(WorkerId id, const v1::WorkerBatch& batch) {
       return;
     }
   }
-  for (const v1::WorkerMessage& message : batch.messages()) {
+  for (v1::WorkerMessage& message : *batch.mutable_messages()) {
     receive_one(*worker, message);
     // A message may have cost the worker its stream (an empty one does).
     auto it = workers_.find(id);
@@ -171,7 +165,7 @@ void Dispatcher::receive_batch(WorkerId id, const v1::WorkerBatch& batch) {
   }
 }
 
-void Dispatcher::receive_one(Worker& worker, const v1::WorkerMessage& message) {
+void Dispatcher::receive_one(Worker& worker, v1::WorkerMessage& message) {
   const auto which = message.message_case();
   if (which == v1::WorkerMessage::MESSAGE_NOT_SET) {
     drop(worker, invalid_stream("message", "empty: one field of the oneof must be set"),
@@ -252,7 +246,7 @@ void Dispatcher::on_hello(Worker& worker, const v1::Hello& hello) {
   worker.stream->send(std::move(welcome));
   spdlog::info("{} connected: {} credit(s), kinds {}", worker.name(), worker.credits,
                fmt::join(worker.kinds, ", "));
-  for (const std::string& kind : worker.kinds) pump(kind);
+  for (const std::string& kind : worker.kinds) pump(queues_[kind]);
 }
 
 Dispatcher::Attempt* Dispatcher::find_held(Worker& worker, const v1::TaskToken& token,
@@ -265,10 +259,11 @@ Dispatcher::Attempt* Dispatcher::find_held(Worker& worker, const v1::TaskToken& 
     reject(worker, &token, field + ".token.attempt", "must be at least 1");
     return nullptr;
   }
-  const std::string key = token_key(token.task_id(), token.attempt());
-  auto it = worker.held.find(key);
+  const std::optional<TaskId> task_id = TaskId::parse(token.task_id());
+  const TokenKey key{task_id.value_or(TaskId{}), token.attempt()};
+  auto it = task_id ? worker.held.find(key) : worker.held.end();
   if (it == worker.held.end()) {
-    if (live_.contains(key)) {
+    if (task_id && live_.contains(key)) {
       reject(worker, &token, field + ".token",
              describe(token) + " is assigned to another worker, not this one");
     } else {
@@ -281,24 +276,25 @@ Dispatcher::Attempt* Dispatcher::find_held(Worker& worker, const v1::TaskToken& 
     reject(worker, &token, field + ".token",
            "stale token: " + describe(token) + " is over (" + it->second.fenced_because + ")");
     if (release_if_fenced) {
-      std::string kind = std::move(it->second.kind);
+      KindQueue& queue = *it->second.queue;
       worker.held.erase(it);
-      pump(kind);
+      pump(queue);
     }
     return nullptr;
   }
   return it->second.attempt;
 }
 
-void Dispatcher::on_answer(Worker& worker, const v1::TaskToken& token,
-                           const v1::WorkerMessage& message, const std::string& field) {
+void Dispatcher::on_answer(Worker& worker, const v1::TaskToken& token, v1::WorkerMessage& message,
+                           const std::string& field) {
   if (message.has_failure() && message.failure().cancelled()) {
     // The expected answer to a Cancel: give the credit back quietly.
-    auto it = worker.held.find(token_key(token.task_id(), token.attempt()));
+    std::optional<TaskId> task_id = TaskId::parse(token.task_id());
+    auto it = task_id ? worker.held.find(TokenKey{*task_id, token.attempt()}) : worker.held.end();
     if (it != worker.held.end() && it->second.attempt == nullptr) {
-      std::string kind = std::move(it->second.kind);
+      KindQueue& queue = *it->second.queue;
       worker.held.erase(it);
-      pump(kind);
+      pump(queue);
       return;
     }
   }
@@ -317,7 +313,7 @@ void Dispatcher::on_answer(Worker& worker, const v1::TaskToken& token,
       outcome.error_message = "the worker's result: " + rule;
       outcome.non_retryable = true;
     } else {
-      outcome.result = message.result().result();
+      outcome.result.Swap(message.mutable_result()->mutable_result());
     }
   } else {
     const v1::TaskFailure& failure = message.failure();
@@ -365,10 +361,7 @@ void Dispatcher::detach(WorkerId id) {
 
 void Dispatcher::lose(Worker& worker, const std::string& why) {
   worker.liveness.cancel();
-  for (const std::string& kind : worker.kinds) {
-    KindQueue& queue = queues_[kind];
-    std::erase(queue.workers, &worker);
-  }
+  for (const std::string& kind : worker.kinds) std::erase(queues_[kind].workers, &worker);
   std::vector<Attempt*> lost;
   for (auto& [key, held] : worker.held) {
     if (held.attempt != nullptr) lost.push_back(held.attempt);
@@ -394,7 +387,8 @@ void Dispatcher::lose(Worker& worker, const std::string& why) {
 Task<AttemptOutcome> Dispatcher::run_attempt(const AttemptSpec& spec) {
   Attempt attempt;
   attempt.spec = &spec;
-  attempt.key = token_key(spec.task_id, spec.attempt);
+  attempt.key = TokenKey{spec.task_id, spec.attempt};
+  attempt.queue = &queues_[spec.kind];
   // However the caller leaves (cancelled included), the attempt ends.
   struct Withdraw {
     Dispatcher* dispatcher;
@@ -403,7 +397,7 @@ Task<AttemptOutcome> Dispatcher::run_attempt(const AttemptSpec& spec) {
       if (!attempt->settled) dispatcher->withdraw(*attempt);
     }
   } withdraw{this, &attempt};
-  queues_[spec.kind].waiting.push_back(&attempt);
+  attempt.queue->waiting.push_back(&attempt);
   attempt.queued = true;
   if (spec.schedule_to_start_timeout) {
     attempt.schedule_timer =
@@ -418,7 +412,7 @@ Task<AttemptOutcome> Dispatcher::run_attempt(const AttemptSpec& spec) {
           settle(attempt, std::move(outcome));
         });
   }
-  pump(spec.kind);
+  pump(*attempt.queue);
   co_await attempt.done.wait();
   co_return std::move(attempt.outcome);
 }
@@ -440,7 +434,7 @@ void Dispatcher::fence(Attempt& attempt, const std::string& reason) {
   }
   v1::ServerMessage message;
   v1::TaskToken* token = message.mutable_cancel()->mutable_token();
-  token->set_task_id(attempt.spec->task_id);
+  token->set_task_id(attempt.spec->task_id.to_string());
   token->set_attempt(attempt.spec->attempt);
   message.mutable_cancel()->set_reason(reason);
   worker.stream->send(std::move(message));
@@ -451,7 +445,7 @@ void Dispatcher::settle(Attempt& attempt, AttemptOutcome outcome) {
   attempt.schedule_timer.cancel();
   attempt.close_timer.cancel();
   attempt.heartbeat_timer.cancel();
-  KindQueue& queue = queues_[attempt.spec->kind];
+  KindQueue& queue = *attempt.queue;
   if (attempt.queued) {
     std::erase(queue.waiting, &attempt);
     attempt.queued = false;
@@ -464,13 +458,10 @@ void Dispatcher::settle(Attempt& attempt, AttemptOutcome outcome) {
   }
   attempt.outcome = std::move(outcome);
   attempt.done.set();
-  if (was_assigned) pump(attempt.spec->kind);
+  if (was_assigned) pump(queue);
 }
 
-void Dispatcher::pump(const std::string& kind) {
-  auto it = queues_.find(kind);
-  if (it == queues_.end()) return;
-  KindQueue& queue = it->second;
+void Dispatcher::pump(KindQueue& queue) {
   while (!queue.waiting.empty()) {
     if (options_.max_running_per_kind != 0 && queue.running >= options_.max_running_per_kind)
       return;
@@ -505,9 +496,9 @@ Dispatcher::Worker* Dispatcher::pick(KindQueue& queue) {
 void Dispatcher::assign(Attempt& attempt, Worker& worker) {
   const AttemptSpec& spec = *attempt.spec;
   attempt.worker = &worker;
-  worker.held[attempt.key] = Held{&attempt, spec.kind, {}};
+  worker.held[attempt.key] = Held{&attempt, attempt.queue, {}};
   live_[attempt.key] = &attempt;
-  ++queues_[spec.kind].running;
+  ++attempt.queue->running;
   attempt.schedule_timer.cancel();
   if (spec.start_to_close_timeout) {
     attempt.close_timer = loop_.call_later(*spec.start_to_close_timeout, [this, &attempt] {
@@ -517,7 +508,7 @@ void Dispatcher::assign(Attempt& attempt, Worker& worker) {
   if (spec.heartbeat_timeout) arm_heartbeat(attempt);
   v1::ServerMessage message;
   v1::Assignment* assignment = message.mutable_assignment();
-  assignment->mutable_token()->set_task_id(spec.task_id);
+  assignment->mutable_token()->set_task_id(spec.task_id.to_string());
   assignment->mutable_token()->set_attempt(spec.attempt);
   assignment->set_kind(spec.kind);
   *assignment->mutable_args() = *spec.args;

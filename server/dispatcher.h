@@ -18,6 +18,7 @@
 #include "core/event_loop.h"
 #include "core/task.h"
 #include "server/kind.h"
+#include "server/task_id.h"
 #include "taskwire/v1/workers.pb.h"
 
 namespace taskwire::server {
@@ -58,7 +59,7 @@ struct AttemptOutcome {
 
 // One attempt to hand to a worker.
 struct AttemptSpec {
-  std::string task_id;
+  TaskId task_id;
   std::uint32_t attempt = 1;
   std::string kind;
   // Not copied: the task's arguments outlive its attempts.
@@ -107,8 +108,9 @@ class Dispatcher {
   // stay valid until detach() or its close().
   WorkerId attach(WorkerStream* stream);
   // One message from the worker (a WorkerBatch: each of its messages in
-  // turn).
-  void receive(WorkerId id, const v1::WorkerMessage& message);
+  // turn). A result's value is taken out of `message`, not copied.
+  void receive(WorkerId id, v1::WorkerMessage& message);
+  void receive(WorkerId id, v1::WorkerMessage&& message) { receive(id, message); }
   // The stream is gone: its worker's running attempts are lost. Does
   // nothing for a worker the dispatcher already dropped.
   void detach(WorkerId id);
@@ -135,25 +137,39 @@ class Dispatcher {
   struct Attempt;
   struct Worker;
   struct KindQueue;
+  // A token as a key: numbers, not the text the wire carries, so that
+  // keeping and finding one costs no allocation.
+  struct TokenKey {
+    TaskId task_id;
+    std::uint32_t attempt = 0;
+    friend bool operator==(const TokenKey&, const TokenKey&) = default;
+  };
+  struct TokenKeyHash {
+    std::size_t operator()(const TokenKey& key) const noexcept {
+      return TaskIdHash{}(key.task_id) + key.attempt;
+    }
+  };
+  template <typename T>
+  using TokenMap = std::unordered_map<TokenKey, T, TokenKeyHash>;
   // What a worker holds for one token: the attempt, or null once the
   // attempt is over for the dispatcher (the worker still owes an answer,
   // which gives its credit back).
   struct Held {
     Attempt* attempt = nullptr;
-    std::string kind;
+    KindQueue* queue = nullptr;
     std::string fenced_because;
   };
 
-  void pump(const std::string& kind);
+  void pump(KindQueue& queue);
   Worker* pick(KindQueue& queue);
   void assign(Attempt& attempt, Worker& worker);
   void settle(Attempt& attempt, AttemptOutcome outcome);
   void fence(Attempt& attempt, const std::string& reason);
   void withdraw(Attempt& attempt);
-  void receive_one(Worker& worker, const v1::WorkerMessage& message);
-  void receive_batch(WorkerId id, const v1::WorkerBatch& batch);
+  void receive_one(Worker& worker, v1::WorkerMessage& message);
+  void receive_batch(WorkerId id, v1::WorkerBatch& batch);
   void on_hello(Worker& worker, const v1::Hello& hello);
-  void on_answer(Worker& worker, const v1::TaskToken& token, const v1::WorkerMessage& message,
+  void on_answer(Worker& worker, const v1::TaskToken& token, v1::WorkerMessage& message,
                  const std::string& field);
   void on_task_heartbeat(Worker& worker, const v1::TaskHeartbeat& heartbeat);
   Attempt* find_held(Worker& worker, const v1::TaskToken& token, const std::string& field,
@@ -171,10 +187,7 @@ class Dispatcher {
   WorkerId next_id_ = 1;
   std::map<WorkerId, std::unique_ptr<Worker>> workers_;
   std::map<std::string, KindQueue, std::less<>> queues_;
-  std::unordered_map<std::string, Attempt*> live_;  // Assigned attempts by token.
+  TokenMap<Attempt*> live_;  // Assigned attempts by token.
 };
-
-// "task_id/attempt": the key of a token.
-std::string token_key(std::string_view task_id, std::uint32_t attempt);
 
 }  // namespace taskwire::server

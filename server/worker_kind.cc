@@ -48,7 +48,7 @@ Task<Value> WorkerKind::run(Value args, const TaskContext& context) {
   }
   for (std::uint32_t attempt = before + 1;; ++attempt) {
     AttemptSpec spec;
-    spec.task_id = context.id.to_string();
+    spec.task_id = context.id;
     spec.attempt = attempt;
     spec.kind = name_;
     spec.args = &args;

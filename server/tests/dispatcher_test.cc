@@ -645,7 +645,7 @@ TEST_F(DispatcherTest, MalformedConversationsEndTheStreamWithInvalidArgument) {
     auto good = connect(a_, "k", 1);
     std::string id = co_await create_ok("k");
     co_await turns();
-    for (const Case& c : cases) {
+    for (Case& c : cases) {
       SCOPED_TRACE(c.message);
       FakeStream stream;
       auto bad = dispatcher().attach(&stream);
@@ -682,16 +682,24 @@ TEST_F(DispatcherTest, BadTokensAreRejectedAndHarmNoOtherTask) {
     CO_ASSERT_EQ(b_.rejections().size(), 1u);
     EXPECT_EQ(b_.rejections()[0].field(), "result.token");
     EXPECT_NE(b_.rejections()[0].reason().find("is assigned to another worker"), std::string::npos);
-    // A token nobody holds, and one with no task id.
+    // A token nobody holds, one with no task id, and one whose task id is
+    // no task id at all.
     v1::TaskToken unknown = a_token;
     unknown.set_attempt(9);
     dispatcher().receive(a, result(unknown, "1"));
     dispatcher().receive(a, task_heartbeat(v1::TaskToken()));
-    CO_ASSERT_EQ(a_.rejections().size(), 2u);
+    v1::TaskToken malformed = a_token;
+    malformed.set_task_id("not-a-task-id");
+    dispatcher().receive(a, result(malformed, "1"));
+    CO_ASSERT_EQ(a_.rejections().size(), 3u);
     EXPECT_NE(a_.rejections()[0].reason().find("unknown token: this worker holds no attempt 9"),
               std::string::npos);
     EXPECT_EQ(a_.rejections()[1].field(), "task_heartbeat.token.task_id");
     EXPECT_EQ(a_.rejections()[1].reason(), "required");
+    EXPECT_EQ(a_.rejections()[2].field(), "result.token");
+    EXPECT_NE(a_.rejections()[2].reason().find("unknown token: this worker holds no attempt 1 of "
+                                               "task not-a-task-id"),
+              std::string::npos);
     co_await turns();
     EXPECT_EQ(get(first).state(), v1::TASK_STATE_RUNNING);
 
