@@ -48,33 +48,22 @@
 
 #include "bench/child_process.h"
 #include "bench/proc_stats.h"
+#include "bench/workers/pingpong_bench.h"
 #include "pingpong.grpc.pb.h"
 
 namespace {
 
 namespace pb = taskwire::bench::workers::v1;
+using taskwire::bench::pingpong::count_argument;
+using taskwire::bench::pingpong::kPingBytes;
+using taskwire::bench::pingpong::kPongBytes;
+using taskwire::bench::pingpong::load_average;
+using taskwire::bench::pingpong::make_ping;
+using taskwire::bench::pingpong::make_pong;
 using Clock = std::chrono::steady_clock;
-
-// Serialized sizes: a worker's assignment and its result (one no-op task).
-constexpr std::size_t kPingBytes = 78;
-constexpr std::size_t kPongBytes = 59;
-// A message of one short bytes field spends a tag byte and a length byte.
-constexpr std::size_t kFieldOverhead = 2;
 
 // The client metadata that tells the server when to post its next Read.
 constexpr char kReadOrderKey[] = "pingpong-read";
-
-pb::Ping make_ping() {
-  pb::Ping ping;
-  ping.set_payload(std::string(kPingBytes - kFieldOverhead, 'p'));
-  return ping;
-}
-
-pb::Pong make_pong() {
-  pb::Pong pong;
-  pong.set_payload(std::string(kPongBytes - kFieldOverhead, 'q'));
-  return pong;
-}
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what + (errno != 0 ? std::string(": ") + std::strerror(errno) : ""));
@@ -301,17 +290,9 @@ class TcpServer {
 
 // --serve: prints "GRPC_PORT TCP_PORT" and serves until stdin closes.
 int serve() {
-  pb::PingPongService::AsyncService service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::ServerCompletionQueue> queue = builder.AddCompletionQueue();
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    std::fprintf(stderr, "stream_floor --serve: cannot listen on 127.0.0.1\n");
-    return 1;
-  }
+  taskwire::bench::pingpong::PingPongServer serving;
+  auto& service = serving.service;
+  auto& queue = serving.queue;
   // Two of each requested ahead, so that the next client never waits for one.
   for (int i = 0; i < 2; ++i) {
     new ServerStream(service, *queue);
@@ -323,15 +304,10 @@ int serve() {
     while (queue->Next(&tag, &ok)) static_cast<Tag*>(tag)->on_event(ok);
   });
   TcpServer tcp;
-  std::printf("%d %d\n", port, tcp.port());
+  std::printf("%d %d\n", serving.port, tcp.port());
   std::fflush(stdout);
 
-  std::string ignored;
-  while (std::getline(std::cin, ignored)) {
-  }
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  queue->Shutdown();
-  poller.join();
+  serving.serve_until_stdin_closes(poller);
   return 0;
 }
 
@@ -488,13 +464,6 @@ std::vector<double> tcp_round_trips(int port, int warmup, int samples) {
   return result;
 }
 
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
 const std::vector<std::string> kModes = {"stream-read-early", "stream-read-late", "unary", "tcp"};
 
 std::vector<std::string> parse_modes(const std::string& text) {
@@ -510,16 +479,6 @@ std::vector<std::string> parse_modes(const std::string& text) {
     modes.push_back(mode);
   }
   return modes;
-}
-
-int positive(const char* text, const char* name, bool zero_allowed) {
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || value < (zero_allowed ? 0 : 1) || value > 10'000'000) {
-    throw std::invalid_argument(std::string(name) + ": '" + text + "' is not a whole number in " +
-                                (zero_allowed ? "0" : "1") + "..10000000");
-  }
-  return static_cast<int>(value);
 }
 
 void print_row(const std::string& mode, std::vector<double> values) {
@@ -563,14 +522,14 @@ int run(int samples, int warmup, const std::vector<std::string>& modes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::string(argv[1]) == "--serve") return serve();
   try {
+    if (argc == 2 && std::string(argv[1]) == "--serve") return serve();
     if (argc > 4) {
       throw std::invalid_argument(
           "usage: stream_floor [samples (5000)] [warm-up (500)] [modes (all), comma-separated]");
     }
-    int samples = argc > 1 ? positive(argv[1], "samples", false) : 5000;
-    int warmup = argc > 2 ? positive(argv[2], "warm-up", true) : 500;
+    int samples = argc > 1 ? count_argument(argv[1], "samples", false) : 5000;
+    int warmup = argc > 2 ? count_argument(argv[2], "warm-up", true) : 500;
     std::vector<std::string> modes = parse_modes(argc > 3 ? argv[3] : "all");
     return run(samples, warmup, modes);
   } catch (const std::invalid_argument& e) {
