@@ -29,6 +29,19 @@ ClientOptions options_for(const std::string& target) {
 
 Value args(const std::string& json) { return json_value(json); }
 
+// An echo task whose result is the number `i`.
+TaskHandle<Value> numbered_echo(Client& client, int i) {
+  return client.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}")).handle();
+}
+
+// Awaits tasks made by numbered_echo for 0, 1, 2, ... and checks each
+// result.
+Task<void> expect_numbered(std::vector<TaskHandle<Value>> tasks) {
+  const int n = static_cast<int>(tasks.size());
+  auto results = co_await gather(std::move(tasks));
+  for (int i = 0; i < n; ++i) EXPECT_EQ(results[i].number_value(), i);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -165,15 +178,11 @@ TEST_F(ClientTest, ABatchThatReachesMaxBatchIsSentAtOnceMidPass) {
   Client client(loop_, options);
   run([&]() -> Task<void> {
     std::vector<TaskHandle<Value>> tasks;
-    for (int i = 0; i < 25; ++i)
-      tasks.push_back(
-          client.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
-              .handle());
+    for (int i = 0; i < 25; ++i) tasks.push_back(numbered_echo(client, i));
     // Still in the pass that created them: two full batches are on their way.
     EXPECT_EQ(client.stats().create_calls, 2u);
     EXPECT_EQ(client.stats().created_tasks, 20u);
-    auto results = co_await gather(std::move(tasks));
-    for (int i = 0; i < 25; ++i) EXPECT_EQ(results[i].number_value(), i);
+    co_await expect_numbered(std::move(tasks));
     EXPECT_EQ(client.stats().create_calls, 3u);
     EXPECT_EQ(client.stats().created_tasks, 25u);
   });
@@ -186,16 +195,12 @@ TEST_F(ClientTest, ABurstStartsWithFirstBatchAndDoublesUpToMaxBatch) {
   Client client(loop_, options);
   run([&]() -> Task<void> {
     std::vector<TaskHandle<Value>> tasks;
-    for (int i = 0; i < 25; ++i)
-      tasks.push_back(
-          client.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
-              .handle());
+    for (int i = 0; i < 25; ++i) tasks.push_back(numbered_echo(client, i));
     // Still in the pass that created them: batches of 2, 4, 8 and 10 are on
     // their way; the last task waits for the end of the pass.
     EXPECT_EQ(client.stats().create_calls, 4u);
     EXPECT_EQ(client.stats().created_tasks, 24u);
-    auto results = co_await gather(std::move(tasks));
-    for (int i = 0; i < 25; ++i) EXPECT_EQ(results[i].number_value(), i);
+    co_await expect_numbered(std::move(tasks));
     EXPECT_EQ(client.stats().create_calls, 5u);
     EXPECT_EQ(client.stats().created_tasks, 25u);
   });
@@ -205,13 +210,10 @@ TEST_F(ClientTest, TasksCreatedOnePerPassAreAllCreatedAndFollowed) {
   run([&]() -> Task<void> {
     std::vector<TaskHandle<Value>> tasks;
     for (int i = 0; i < 200; ++i) {
-      tasks.push_back(
-          client_.create_task("echo", json_value("{\"value\": " + std::to_string(i) + "}"))
-              .handle());
+      tasks.push_back(numbered_echo(client_, i));
       co_await sleep(0ms);  // The next one is created in a later pass.
     }
-    auto results = co_await gather(std::move(tasks));
-    for (int i = 0; i < 200; ++i) EXPECT_EQ(results[i].number_value(), i);
+    co_await expect_numbered(std::move(tasks));
     EXPECT_EQ(client_.stats().created_tasks, 200u);
     // Those created while a call was in flight went together in the next.
     EXPECT_LE(client_.stats().create_calls, 200u);
